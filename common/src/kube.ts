@@ -1,0 +1,303 @@
+/**
+ * The only module that imports @kubernetes/client-node. Everything else talks to the small typed
+ * interface below, so the client library can change (or a call can be done by hand) in one place.
+ */
+import http from "node:http";
+import https from "node:https";
+import * as k8s from "@kubernetes/client-node";
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+  finalizers?: string[];
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+}
+
+/** What identifies an object: enough to read or delete it. */
+export interface ObjectRef {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+}
+
+export interface StatusCause {
+  field?: string;
+  message?: string;
+  reason?: string;
+}
+
+/** An API server refusal, with the parts a caller decides on (code, reason, field causes). */
+export class KubeError extends Error {
+  readonly code: number;
+  readonly reason: string;
+  readonly causes: StatusCause[];
+  constructor(code: number, reason: string, message: string, causes: StatusCause[]) {
+    super(message);
+    this.name = "KubeError";
+    this.code = code;
+    this.reason = reason;
+    this.causes = causes;
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof KubeError && err.code === 404;
+}
+
+export function isAlreadyExists(err: unknown): boolean {
+  return err instanceof KubeError && err.code === 409 && err.reason === "AlreadyExists";
+}
+
+export function isConflict(err: unknown): boolean {
+  return err instanceof KubeError && err.code === 409 && err.reason === "Conflict";
+}
+
+interface StatusBody {
+  kind?: string;
+  reason?: string;
+  message?: string;
+  details?: { causes?: StatusCause[] };
+}
+
+export interface ListOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+export type Propagation = "Foreground" | "Background" | "Orphan";
+
+export interface Kube {
+  /** The API server URL the client talks to. */
+  readonly server: string;
+  get<T extends KubeObject>(ref: ObjectRef): Promise<T | undefined>;
+  create<T extends KubeObject>(object: T): Promise<T>;
+  /** Server-side apply as `fieldManager`; `force` takes ownership of conflicting fields. */
+  apply<T extends KubeObject>(object: T, fieldManager: string, force?: boolean): Promise<T>;
+  /** JSON merge patch of the object, or of its status subresource. */
+  mergePatch<T extends KubeObject>(ref: ObjectRef, patch: object, subresource?: "status"): Promise<T>;
+  /** PUT: fails with a 409 conflict when `object.metadata.resourceVersion` is stale. */
+  replace<T extends KubeObject>(object: T, subresource?: "status"): Promise<T>;
+  delete(ref: ObjectRef, propagation?: Propagation): Promise<boolean>;
+  list<T extends KubeObject>(
+    apiVersion: string,
+    kind: string,
+    namespace?: string,
+    options?: ListOptions,
+  ): Promise<T[]>;
+}
+
+export function loadKubeConfig(path?: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+interface Resource {
+  plural: string;
+  namespaced: boolean;
+}
+
+interface DiscoveryList {
+  resources: { name: string; kind: string; namespaced: boolean }[];
+}
+
+/**
+ * A plain JSON REST client. The generated client-node models convert timestamps to Date and drop
+ * fields they do not know, which is wrong for an operator that applies exact fields and reads its
+ * own CRDs; client-node is used for what it does well: reading kubeconfigs and authenticating.
+ */
+class RestKube implements Kube {
+  readonly server: string;
+  readonly #kc: k8s.KubeConfig;
+  readonly #resources = new Map<string, Promise<Map<string, Resource>>>();
+
+  constructor(kc: k8s.KubeConfig) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error("the kubeconfig has no current cluster");
+    this.server = cluster.server.replace(/\/+$/, "");
+    this.#kc = kc;
+  }
+
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType = "application/json",
+  ): Promise<T> {
+    const url = new URL(this.server + path);
+    const options: https.RequestOptions = { method, headers: { Accept: "application/json" } };
+    await this.#kc.applyToHTTPSOptions(options);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    if (payload !== undefined) {
+      options.headers = {
+        ...options.headers,
+        "Content-Type": contentType,
+        "Content-Length": Buffer.byteLength(payload),
+      };
+    }
+    const send = url.protocol === "https:" ? https.request : http.request;
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = send(url, options, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
+        );
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end(payload);
+    });
+    if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
+    let parsed: StatusBody = {};
+    try {
+      parsed = JSON.parse(text) as StatusBody;
+    } catch {
+      parsed = { message: text };
+    }
+    throw new KubeError(
+      status,
+      parsed.reason ?? "Unknown",
+      parsed.message ?? `HTTP ${status}`,
+      parsed.details?.causes ?? [],
+    );
+  }
+
+  #groupPath(apiVersion: string): string {
+    return apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  }
+
+  async #resource(apiVersion: string, kind: string): Promise<Resource> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let found = this.#resources.get(apiVersion);
+      if (!found) {
+        found = this.request<DiscoveryList>("GET", this.#groupPath(apiVersion)).then(
+          (list) =>
+            new Map(
+              list.resources
+                .filter((r) => !r.name.includes("/"))
+                .map((r) => [r.kind, { plural: r.name, namespaced: r.namespaced }]),
+            ),
+        );
+        this.#resources.set(apiVersion, found);
+        // A failed or stale discovery is retried on the next call (CRDs may have just been added).
+        found.catch(() => this.#resources.delete(apiVersion));
+      }
+      const resource = (await found.catch(() => undefined))?.get(kind);
+      if (resource) return resource;
+      this.#resources.delete(apiVersion);
+    }
+    throw new KubeError(404, "NotFound", `the server has no resource for ${kind} in ${apiVersion}`, []);
+  }
+
+  async #path(apiVersion: string, kind: string, namespace?: string, name?: string, sub?: string) {
+    const r = await this.#resource(apiVersion, kind);
+    let path = this.#groupPath(apiVersion);
+    if (r.namespaced) {
+      if (!namespace) throw new Error(`${kind} is namespaced: a namespace is required`);
+      path += `/namespaces/${encodeURIComponent(namespace)}`;
+    }
+    path += `/${r.plural}`;
+    if (name) path += `/${encodeURIComponent(name)}`;
+    if (sub) path += `/${sub}`;
+    return path;
+  }
+
+  async get<T extends KubeObject>(ref: ObjectRef): Promise<T | undefined> {
+    try {
+      return await this.request<T>(
+        "GET",
+        await this.#path(ref.apiVersion, ref.kind, ref.namespace, ref.name),
+      );
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async create<T extends KubeObject>(object: T): Promise<T> {
+    const path = await this.#path(object.apiVersion, object.kind, object.metadata.namespace);
+    return this.request<T>("POST", path, object);
+  }
+
+  async apply<T extends KubeObject>(object: T, fieldManager: string, force = true): Promise<T> {
+    const { apiVersion, kind, metadata } = object;
+    const path = await this.#path(apiVersion, kind, metadata.namespace, metadata.name);
+    const query = `?fieldManager=${encodeURIComponent(fieldManager)}${force ? "&force=true" : ""}`;
+    return this.request<T>("PATCH", path + query, object, "application/apply-patch+yaml");
+  }
+
+  async mergePatch<T extends KubeObject>(ref: ObjectRef, patch: object, subresource?: "status"): Promise<T> {
+    const path = await this.#path(ref.apiVersion, ref.kind, ref.namespace, ref.name, subresource);
+    return this.request<T>("PATCH", path, patch, "application/merge-patch+json");
+  }
+
+  async replace<T extends KubeObject>(object: T, subresource?: "status"): Promise<T> {
+    const { apiVersion, kind, metadata } = object;
+    const path = await this.#path(apiVersion, kind, metadata.namespace, metadata.name, subresource);
+    return this.request<T>("PUT", path, object);
+  }
+
+  async delete(ref: ObjectRef, propagation: Propagation = "Background"): Promise<boolean> {
+    try {
+      const path = await this.#path(ref.apiVersion, ref.kind, ref.namespace, ref.name);
+      await this.request("DELETE", path, {
+        kind: "DeleteOptions",
+        apiVersion: "v1",
+        propagationPolicy: propagation,
+      });
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async list<T extends KubeObject>(
+    apiVersion: string,
+    kind: string,
+    namespace?: string,
+    options: ListOptions = {},
+  ): Promise<T[]> {
+    const r = await this.#resource(apiVersion, kind);
+    let path = this.#groupPath(apiVersion);
+    if (r.namespaced && namespace) path += `/namespaces/${encodeURIComponent(namespace)}`;
+    path += `/${r.plural}`;
+    const query = new URLSearchParams();
+    if (options.labelSelector) query.set("labelSelector", options.labelSelector);
+    if (options.fieldSelector) query.set("fieldSelector", options.fieldSelector);
+    const qs = query.toString();
+    const list = await this.request<{ items: T[] }>("GET", qs ? `${path}?${qs}` : path);
+    // List items carry no apiVersion/kind; callers compare whole objects, so give them back.
+    return list.items.map((item) => ({ ...item, apiVersion, kind }));
+  }
+}
+
+/** A client for the cluster of a kubeconfig file (or the default one: $KUBECONFIG, ~/.kube/config). */
+export function connect(kubeconfigPath?: string): Kube {
+  return new RestKube(loadKubeConfig(kubeconfigPath));
+}

@@ -1,0 +1,2 @@
+export * from "./cluster/cluster.ts";
+export * from "./cluster/components.ts";
