@@ -4,30 +4,11 @@
  */
 import http from "node:http";
 import https from "node:https";
+import type { ObjectMeta } from "@ferry/crds";
 import * as k8s from "@kubernetes/client-node";
 
-export interface ObjectMeta {
-  name: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  ownerReferences?: OwnerReference[];
-  finalizers?: string[];
-}
-
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
+// Object metadata is part of the API, so it is declared once, in @ferry/crds.
+export type { ObjectMeta, OwnerReference } from "@ferry/crds";
 
 export interface KubeObject {
   apiVersion: string;
@@ -82,12 +63,65 @@ interface StatusBody {
   details?: { causes?: StatusCause[] };
 }
 
+function errorFrom(status: number, text: string): KubeError {
+  let parsed: StatusBody = {};
+  try {
+    parsed = JSON.parse(text) as StatusBody;
+  } catch {
+    parsed = { message: text };
+  }
+  return new KubeError(
+    status,
+    parsed.reason ?? "Unknown",
+    parsed.message ?? `HTTP ${status}`,
+    parsed.details?.causes ?? [],
+  );
+}
+
+function selectorQuery(options: ListOptions): URLSearchParams {
+  const query = new URLSearchParams();
+  if (options.labelSelector) query.set("labelSelector", options.labelSelector);
+  if (options.fieldSelector) query.set("fieldSelector", options.fieldSelector);
+  return query;
+}
+
 export interface ListOptions {
   labelSelector?: string;
   fieldSelector?: string;
 }
 
 export type Propagation = "Foreground" | "Background" | "Orphan";
+
+export interface ListResult<T> {
+  items: T[];
+  /** Where a watch continues from to see every change after this list. */
+  resourceVersion: string;
+}
+
+export interface WatchOptions extends ListOptions {
+  namespace?: string;
+  resourceVersion?: string;
+  /** The server ends the watch after this long (it is restarted by the caller). */
+  timeoutSeconds?: number;
+}
+
+export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK";
+
+/** For BOOKMARK, `object` carries only metadata.resourceVersion. */
+export interface WatchEvent<T> {
+  type: WatchEventType;
+  object: T;
+}
+
+export interface WatchHandle {
+  /**
+   * Settles when the stream ends: resolves on a clean end (server timeout) or abort; rejects with
+   * a KubeError when the server refuses or ends the watch (code 410: the resourceVersion is too
+   * old), or with the transport error.
+   */
+  done: Promise<void>;
+  abort(): void;
+}
 
 export interface Kube {
   /** The API server URL the client talks to. */
@@ -107,6 +141,20 @@ export interface Kube {
     namespace?: string,
     options?: ListOptions,
   ): Promise<T[]>;
+  /** A list with the resourceVersion a watch continues from (what informers start with). */
+  listWithVersion<T extends KubeObject>(
+    apiVersion: string,
+    kind: string,
+    namespace?: string,
+    options?: ListOptions,
+  ): Promise<ListResult<T>>;
+  /** A streaming watch; events arrive in order through `onEvent`. */
+  watch<T extends KubeObject>(
+    apiVersion: string,
+    kind: string,
+    options: WatchOptions,
+    onEvent: (event: WatchEvent<T>) => void,
+  ): Promise<WatchHandle>;
 }
 
 export function loadKubeConfig(path?: string): k8s.KubeConfig {
@@ -142,6 +190,12 @@ class RestKube implements Kube {
     this.#kc = kc;
   }
 
+  async #options(method: string): Promise<https.RequestOptions> {
+    const options: https.RequestOptions = { method, headers: { Accept: "application/json" } };
+    await this.#kc.applyToHTTPSOptions(options);
+    return options;
+  }
+
   async request<T>(
     method: string,
     path: string,
@@ -149,8 +203,7 @@ class RestKube implements Kube {
     contentType = "application/json",
   ): Promise<T> {
     const url = new URL(this.server + path);
-    const options: https.RequestOptions = { method, headers: { Accept: "application/json" } };
-    await this.#kc.applyToHTTPSOptions(options);
+    const options = await this.#options(method);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) {
       options.headers = {
@@ -173,18 +226,7 @@ class RestKube implements Kube {
       req.end(payload);
     });
     if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
-    let parsed: StatusBody = {};
-    try {
-      parsed = JSON.parse(text) as StatusBody;
-    } catch {
-      parsed = { message: text };
-    }
-    throw new KubeError(
-      status,
-      parsed.reason ?? "Unknown",
-      parsed.message ?? `HTTP ${status}`,
-      parsed.details?.causes ?? [],
-    );
+    throw errorFrom(status, text);
   }
 
   #groupPath(apiVersion: string): string {
@@ -277,23 +319,109 @@ class RestKube implements Kube {
     }
   }
 
+  async #collectionPath(apiVersion: string, kind: string, namespace?: string): Promise<string> {
+    const r = await this.#resource(apiVersion, kind);
+    let path = this.#groupPath(apiVersion);
+    if (r.namespaced && namespace) path += `/namespaces/${encodeURIComponent(namespace)}`;
+    return `${path}/${r.plural}`;
+  }
+
   async list<T extends KubeObject>(
     apiVersion: string,
     kind: string,
     namespace?: string,
     options: ListOptions = {},
   ): Promise<T[]> {
-    const r = await this.#resource(apiVersion, kind);
-    let path = this.#groupPath(apiVersion);
-    if (r.namespaced && namespace) path += `/namespaces/${encodeURIComponent(namespace)}`;
-    path += `/${r.plural}`;
-    const query = new URLSearchParams();
-    if (options.labelSelector) query.set("labelSelector", options.labelSelector);
-    if (options.fieldSelector) query.set("fieldSelector", options.fieldSelector);
-    const qs = query.toString();
-    const list = await this.request<{ items: T[] }>("GET", qs ? `${path}?${qs}` : path);
+    return (await this.listWithVersion<T>(apiVersion, kind, namespace, options)).items;
+  }
+
+  async listWithVersion<T extends KubeObject>(
+    apiVersion: string,
+    kind: string,
+    namespace?: string,
+    options: ListOptions = {},
+  ): Promise<ListResult<T>> {
+    const path = await this.#collectionPath(apiVersion, kind, namespace);
+    const qs = selectorQuery(options).toString();
+    const list = await this.request<{ items: T[]; metadata: { resourceVersion: string } }>(
+      "GET",
+      qs ? `${path}?${qs}` : path,
+    );
     // List items carry no apiVersion/kind; callers compare whole objects, so give them back.
-    return list.items.map((item) => ({ ...item, apiVersion, kind }));
+    return {
+      items: list.items.map((item) => ({ ...item, apiVersion, kind })),
+      resourceVersion: list.metadata.resourceVersion,
+    };
+  }
+
+  async watch<T extends KubeObject>(
+    apiVersion: string,
+    kind: string,
+    options: WatchOptions,
+    onEvent: (event: WatchEvent<T>) => void,
+  ): Promise<WatchHandle> {
+    const query = selectorQuery(options);
+    query.set("watch", "true");
+    query.set("allowWatchBookmarks", "true");
+    if (options.resourceVersion) query.set("resourceVersion", options.resourceVersion);
+    if (options.timeoutSeconds) query.set("timeoutSeconds", String(options.timeoutSeconds));
+    const url = new URL(
+      `${this.server}${await this.#collectionPath(apiVersion, kind, options.namespace)}?${query}`,
+    );
+    const requestOptions = await this.#options("GET");
+    const controller = new AbortController();
+    requestOptions.signal = controller.signal;
+    const send = url.protocol === "https:" ? https.request : http.request;
+    let aborted = false;
+    const done = new Promise<void>((resolve, reject) => {
+      const req = send(url, requestOptions, (res) => {
+        if (res.statusCode !== 200) {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => reject(errorFrom(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8"))));
+          return;
+        }
+        let buffered = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          buffered += chunk;
+          let newline = buffered.indexOf("\n");
+          while (newline >= 0) {
+            const line = buffered.slice(0, newline).trim();
+            buffered = buffered.slice(newline + 1);
+            if (line) {
+              const event = JSON.parse(line) as { type: WatchEventType | "ERROR"; object: T };
+              if (event.type === "ERROR") {
+                // One path for every failure: `done` rejects, whether the server refused the
+                // watch outright or ended it with a Status (410 Gone: relist and watch again).
+                const status = event.object as unknown as StatusBody & { code?: number };
+                reject(errorFrom(status.code ?? 500, JSON.stringify(status)));
+                aborted = true;
+                controller.abort();
+                return;
+              }
+              if (event.type !== "BOOKMARK") event.object = { ...event.object, apiVersion, kind };
+              onEvent(event as WatchEvent<T>);
+            }
+            newline = buffered.indexOf("\n");
+          }
+        });
+        res.on("end", () => resolve());
+        res.on("error", (err) => (aborted ? resolve() : reject(err)));
+        res.on("aborted", () =>
+          aborted ? resolve() : reject(new Error("watch stream aborted by the server")),
+        );
+      });
+      req.on("error", (err) => (aborted ? resolve() : reject(err)));
+      req.end();
+    });
+    return {
+      done,
+      abort: () => {
+        aborted = true;
+        controller.abort();
+      },
+    };
   }
 }
 

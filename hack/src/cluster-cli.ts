@@ -5,43 +5,33 @@
  *   npm run cluster -- down [--name dev]             stop it and remove its folder
  *   npm run cluster -- status [--name dev]
  */
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { readState, startCluster, stopClusterAt } from "./cluster/cluster.ts";
+import { readState } from "./cluster/cluster.ts";
+import { ensureNamedCluster, namedClusterDir, stopNamedCluster } from "./cluster/named.ts";
 import { runs } from "./cluster/process.ts";
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
   options: { name: { type: "string", default: "dev" }, nodes: { type: "string", default: "2" } },
 });
-const cache = process.env.FERRY_CACHE ?? join(process.env.HOME ?? "/tmp", ".cache", "ferry");
-const dir = join(cache, "clusters", values.name);
 
 async function main(): Promise<number> {
   switch (positionals[0]) {
     case "up": {
-      const state = await readState(dir);
-      if (state && Object.entries(state.pids).every(([name, pid]) => runs(pid, name))) {
-        console.log(`cluster ${values.name} is already running\n  export KUBECONFIG=${state.kubeconfig}`);
-        return 0;
-      }
-      if (state) await stopClusterAt(dir, { removeDir: true });
-      const cluster = await startCluster({
-        dir,
-        nodes: Number(values.nodes),
-        detached: true,
-        log: (m) => console.error(`[cluster] ${m}`),
-      });
-      console.log(
-        `cluster ${values.name} is up; logs in ${cluster.logDir}\n  export KUBECONFIG=${cluster.kubeconfig}`,
+      const { state, reused } = await ensureNamedCluster(values.name, Number(values.nodes), (m) =>
+        console.error(`[cluster] ${m}`),
       );
+      console.log(
+        `cluster ${values.name} is ${reused ? "already running" : "up"}; logs in ${state.dir}/logs`,
+      );
+      console.log(`  export KUBECONFIG=${state.kubeconfig}`);
       return 0;
     }
     case "down":
-      console.log((await stopClusterAt(dir, { removeDir: true })) ? "stopped" : "no such cluster");
+      console.log((await stopNamedCluster(values.name)) ? "stopped" : "no such cluster");
       return 0;
     case "status": {
-      const state = await readState(dir);
+      const state = await readState(namedClusterDir(values.name));
       if (!state) {
         console.log("no such cluster");
         return 1;

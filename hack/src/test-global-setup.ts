@@ -20,6 +20,7 @@ export async function globalSetup(): Promise<void> {
   });
   process.env.FERRY_KUBECONFIG = cluster.kubeconfig;
   process.env.FERRY_CLUSTER_DIR = cluster.dir;
+  process.env.FERRY_ETCD_URL = cluster.etcdUrl;
   process.stderr.write(`[ferry] control plane ready in ${Date.now() - started} ms (${cluster.dir})\n`);
 }
 

@@ -36,6 +36,8 @@ export interface ClusterState {
   dir: string;
   kubeconfig: string;
   server: string;
+  /** etcd's client URL (tests use it to force compaction, hence 410 Gone on old watches). */
+  etcdUrl: string;
   /** The process that owns the components, or null when they were started detached. */
   owner: number | null;
   pids: Record<string, number>;
@@ -119,6 +121,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<LocalC
     dir,
     kubeconfig,
     server,
+    etcdUrl: `http://127.0.0.1:${ports.etcdClient}`,
     owner: options.detached ? null : process.pid,
     pids: {},
   };

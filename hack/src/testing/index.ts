@@ -1,2 +1,5 @@
+export * from "./crds.ts";
+export * from "./etcd.ts";
+export * from "./kubectl.ts";
 export * from "./namespace.ts";
 export * from "./wait.ts";

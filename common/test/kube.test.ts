@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { isConflict, KubeError, type KubeObject, type WatchEvent } from "@ferry/common/kube";
+import { compactEtcd, eventually, testNamespace } from "@ferry/hack/testing";
+
+interface ConfigMap extends KubeObject {
+  data?: Record<string, string>;
+}
+
+const cm = (namespace: string, name: string, data: Record<string, string>, labels = {}): ConfigMap => ({
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  metadata: { name, namespace, labels },
+  data,
+});
+
+test("create, get, apply, merge-patch, list by label, delete", async (t) => {
+  const { kube, namespace } = await testNamespace(t);
+  const ref = { apiVersion: "v1", kind: "ConfigMap", namespace, name: "a" };
+  assert.equal(await kube.get(ref), undefined, "absent objects read as undefined");
+  await kube.create(cm(namespace, "a", { x: "1" }, { role: "probe" }));
+  await kube.create(cm(namespace, "b", { x: "2" }));
+
+  const applied = await kube.apply(cm(namespace, "a", { y: "2" }, { role: "probe" }), "ferry-test/a");
+  assert.deepEqual(applied.data, { x: "1", y: "2" }, "apply merges with fields owned by others");
+  const patched = await kube.mergePatch<ConfigMap>(ref, { data: { x: null } });
+  assert.deepEqual(patched.data, { y: "2" });
+
+  const probes = await kube.list<ConfigMap>("v1", "ConfigMap", namespace, { labelSelector: "role=probe" });
+  assert.deepEqual(
+    probes.map((p) => [p.kind, p.metadata.name]),
+    [["ConfigMap", "a"]],
+  );
+  assert.equal(await kube.delete(ref), true);
+  assert.equal(await kube.delete(ref), false, "deleting twice is not an error");
+});
+
+test("a replace with a stale resourceVersion is a conflict", async (t) => {
+  const { kube, namespace } = await testNamespace(t);
+  const first = await kube.create(cm(namespace, "c", { v: "1" }));
+  await kube.replace({ ...first, data: { v: "2" } });
+  await assert.rejects(
+    () => kube.replace({ ...first, data: { v: "3" } }),
+    (err) => isConflict(err),
+  );
+});
+
+test("refusals carry the code, reason and field causes", async (t) => {
+  const { kube, namespace } = await testNamespace(t);
+  await assert.rejects(
+    () => kube.create(cm(namespace, "Not_A_Name", {})),
+    (err) =>
+      err instanceof KubeError && err.code === 422 && err.causes.some((c) => c.field === "metadata.name"),
+  );
+});
+
+test("a watch delivers changes in order, and a too-old resourceVersion is reported as 410", async (t) => {
+  const { kube, namespace } = await testNamespace(t);
+  const { resourceVersion } = await kube.listWithVersion("v1", "ConfigMap", namespace);
+  const events: WatchEvent<ConfigMap>[] = [];
+  const watch = await kube.watch<ConfigMap>("v1", "ConfigMap", { namespace, resourceVersion }, (e) =>
+    events.push(e),
+  );
+  t.after(() => watch.abort());
+  const created = await kube.create(cm(namespace, "w", { v: "1" }));
+  await kube.replace({ ...created, data: { v: "2" } });
+  await kube.delete({ apiVersion: "v1", kind: "ConfigMap", namespace, name: "w" });
+  const seen = await eventually("three events", async () => {
+    const mine = events.filter((e) => e.object.metadata?.name === "w");
+    return mine.length >= 3 && mine;
+  });
+  assert.deepEqual(
+    seen.map((e) => [e.type, e.object.data?.v]),
+    [
+      ["ADDED", "1"],
+      ["MODIFIED", "2"],
+      ["DELETED", "2"],
+    ],
+  );
+  watch.abort();
+  await watch.done;
+
+  await compactEtcd();
+  const old = await kube.watch("v1", "ConfigMap", { namespace, resourceVersion: resourceVersion }, () => {});
+  t.after(() => old.abort());
+  await assert.rejects(old.done, (err) => err instanceof KubeError && err.code === 410);
+});

@@ -1,0 +1,31 @@
+import type { Kube, KubeObject } from "@ferry/common/kube";
+import { crdManifests } from "@ferry/crds";
+import { eventually } from "./wait.ts";
+
+interface Crd extends KubeObject {
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+/**
+ * Installs (server-side applies) Ferry's CRDs and waits until each is Established. Idempotent, so
+ * every test file that needs the API can call it; concurrent callers apply the same content.
+ */
+export async function installCrds(kube: Kube): Promise<string[]> {
+  const crds = crdManifests() as Crd[];
+  for (const crd of crds) await kube.apply(crd, "ferry-tests");
+  await eventually("Ferry CRDs Established", async () => {
+    const states = await Promise.all(
+      crds.map((crd) =>
+        kube.get<Crd>({
+          apiVersion: "apiextensions.k8s.io/v1",
+          kind: "CustomResourceDefinition",
+          name: crd.metadata.name,
+        }),
+      ),
+    );
+    return states.every((s) =>
+      s?.status?.conditions?.some((c) => c.type === "Established" && c.status === "True"),
+    );
+  });
+  return crds.map((c) => c.metadata.name);
+}
