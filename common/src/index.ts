@@ -1,1 +1,3 @@
+export * from "./k8s-types.ts";
 export * from "./kube.ts";
+export * from "./registration-key.ts";
