@@ -58,10 +58,10 @@ export function generatedFiles(): Map<string, string> {
   KINDS.forEach((def, i) => {
     files.set(`${manifestsDirectory}/${GROUP}_${def.plural}.yaml`, manifests[i]!);
   });
-  files.set(
-    `${manifestsDirectory}/all.yaml`,
-    YAML_HEADER + manifests.map((m) => `---\n${m.slice(YAML_HEADER.length)}`).join(""),
-  );
+  const all = YAML_HEADER + manifests.map((m) => `---\n${m.slice(YAML_HEADER.length)}`).join("");
+  files.set(`${manifestsDirectory}/all.yaml`, all);
+  // Helm installs what a chart's crds/ folder holds; the chart ships the same generated API.
+  files.set("charts/ferry/crds/ferry.dev_crds.yaml", all);
   files.set("crds/src/generated/types.ts", biome("crds/src/generated/types.ts", typesSource()));
   files.set("crds/src/generated/schemas.ts", biome("crds/src/generated/schemas.ts", schemasSource()));
   return files;
