@@ -374,8 +374,8 @@ export interface LogicalGatewayStatus {
   /** Job capacity and queue. */
   jobs?: GatewayJobCounts;
   /**
-   * The gateway's public credential key (PEM). Seal DataStore credentials to it; only the gateway's
-   * nodes can open them.
+   * The gateway's public credential key: the base64url of its raw 32-byte X25519 public key. Seal
+   * DataStore credentials to it (`ferry encrypt`); only the gateway's nodes can open them.
    */
   publicKey?: string;
   /** The Secret holding the registration key for external nodes. */

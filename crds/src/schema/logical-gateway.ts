@@ -387,8 +387,8 @@ const status: Schema = named("LogicalGatewayStatus", {
     publicKey: {
       type: "string",
       description:
-        "The gateway's public credential key (PEM). Seal DataStore credentials to it; only the " +
-        "gateway's nodes can open them.",
+        "The gateway's public credential key: the base64url of its raw 32-byte X25519 public key. " +
+        "Seal DataStore credentials to it (`ferry encrypt`); only the gateway's nodes can open them.",
       maxLength: 16384,
     },
     registrationSecretName: {
