@@ -113,6 +113,8 @@ export function componentSpecs(layout: ClusterLayout): ComponentSpec[] {
         `--cluster-signing-key-file=${pki.caKey}`,
         `--service-cluster-ip-range=${layout.serviceCidr}`,
         "--use-service-account-credentials=true",
+        // Fake nodes on a shared 2-core machine: tolerate late heartbeats rather than evicting.
+        "--node-monitor-grace-period=2m",
         "--leader-elect=false",
         "--controllers=*",
         "--v=1",
@@ -142,6 +144,10 @@ export function componentSpecs(layout: ClusterLayout): ComponentSpec[] {
         // Only nodes that ask for it: leaves room for a real process runtime on other nodes.
         `--manage-nodes-with-annotation-selector=${KWOK_ANNOTATION}=fake`,
         `--cidr=10.244.0.0/16`,
+        // Lease heartbeats (renewed every quarter of this) instead of status patches, as kwokctl
+        // does: status heartbeats come late on a loaded machine and the node lifecycle controller
+        // then marks every pod NotReady.
+        "--node-lease-duration-seconds=40",
         `--node-ip=${loopback}`,
       ],
       health: { url: `http://${loopback}:${ports.kwok}/healthz`, asAdmin: false },
