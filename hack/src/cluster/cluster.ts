@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type Kube, type KubeObject } from "@ferry/common/kube";
+import { PROCESS_NODE_MAIN, PROCESS_NODE_TITLE } from "../kubelet/program.ts";
 import {
   AUDIT_POLICY,
   apiserverUrl,
@@ -24,6 +25,12 @@ export interface ClusterOptions {
   dir?: string;
   /** Fake kwok nodes to create; pods scheduled on them become Running. */
   nodes?: number;
+  /**
+   * Process nodes (hack/src/kubelet) to start, named process-node-<i> and labelled
+   * ferry.dev/process-node=true: pods bound to them run as real processes of this repository's
+   * images. One runtime process serves them all; it stops with the cluster.
+   */
+  processNodes?: number;
   /** Folder of the binaries (hack/build-control-plane.sh prints it); $FERRY_BIN, else PATH. */
   bin?: string;
   /** Let the components outlive this process (the `cluster up` command). */
@@ -86,6 +93,15 @@ export function kwokNode(name: string): KubeObject & { spec: object } {
 
 interface NodeStatus {
   status?: { conditions?: { type: string; status: string }[] };
+}
+
+async function nodesReady(kube: Kube, names: string[]): Promise<boolean> {
+  const nodes = await kube.list<KubeObject & NodeStatus>("v1", "Node");
+  return names.every((n) =>
+    nodes
+      .find((node) => node.metadata.name === n)
+      ?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+  );
 }
 
 export async function startCluster(options: ClusterOptions = {}): Promise<LocalCluster> {
@@ -164,14 +180,23 @@ export async function startCluster(options: ClusterOptions = {}): Promise<LocalC
     const kube = connect(kubeconfig);
     const names = Array.from({ length: options.nodes ?? 1 }, (_, i) => `kwok-node-${i}`);
     for (const name of names) await kube.apply(kwokNode(name), "ferry-hack");
-    await waitFor("kwok nodes Ready", 60_000, async () => {
-      const nodes = await kube.list<KubeObject & NodeStatus>("v1", "Node");
-      return names.every((n) =>
-        nodes
-          .find((node) => node.metadata.name === n)
-          ?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+    await waitFor("kwok nodes Ready", 60_000, () => nodesReady(kube, names));
+    if (options.processNodes) {
+      const processNodes = Array.from({ length: options.processNodes }, (_, i) => `process-node-${i}`);
+      const args = [PROCESS_NODE_MAIN, "--kubeconfig", kubeconfig, "--on-stop", "leave"];
+      const s = startProcess(
+        PROCESS_NODE_TITLE,
+        process.execPath,
+        [...args, ...processNodes.flatMap((n) => ["--node", n])],
+        logDir,
+        process.env,
+        options.detached ?? false,
       );
-    });
+      started.push(s);
+      if (s.child.pid) state.pids[PROCESS_NODE_TITLE] = s.child.pid;
+      await saveState();
+      await waitFor("process nodes Ready", 60_000, () => nodesReady(kube, processNodes), s);
+    }
     // Pods need the default ServiceAccount, which the controller-manager creates per namespace.
     await waitFor("default ServiceAccount", 60_000, async () =>
       Boolean(
