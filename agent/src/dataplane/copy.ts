@@ -1,0 +1,610 @@
+/**
+ * The copy runner: one attempt of a CopyJob, from plan to manifest.
+ *
+ * Exactly-once, and why it holds:
+ *
+ * 1. The partition plan is made once per job and stored in the sink (`_ferry/plan-<job>.json`,
+ *    create-only). Every attempt, on any node, reads the same plan, so partition ids mean the same
+ *    key ranges forever, even if the table changed between attempts.
+ * 2. A partition is copied into a part whose name includes the attempt and is committed atomically
+ *    and create-only (blob: one commitBlockList with If-None-Match: *; file share: link() of a
+ *    finished temporary file). `fence()` — the agent's check that this worker still holds the job's
+ *    attempt — runs right before every commit, and `onPartitionCommitted` must persist the
+ *    partition in CopyJob.status.checkpoint before the next one is reported.
+ * 3. A retry skips the partitions of the checkpoint (after checking their part still exists) and
+ *    redoes the others. Parts of an interrupted attempt that never reached the checkpoint are
+ *    orphans: ignored, then deleted once the manifest is written.
+ * 4. `_SUCCESS` is written last and lists exactly one part per partition (the checkpoint's). It is
+ *    created with If-None-Match: * (or, with writeMode Overwrite over another job's manifest,
+ *    replaced with If-Match on the ETag read), so a zombie attempt that passed its fence just before
+ *    losing the job cannot clobber a newer attempt's manifest; finding this job's manifest already
+ *    there means the job is done.
+ *
+ * The same rows therefore appear exactly once in the parts the manifest lists, whatever was killed
+ * when. What it does not promise: a folder listing may briefly show an orphan part of a zombie
+ * attempt; the manifest is the truth.
+ */
+import { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGzip } from "node:zlib";
+import type { CommittedPartition, CopyJobSpec, CopyOutput, CopyProgress } from "@ferry/crds";
+import { ContentChecksum, combineContentChecksums, combineFileChecksums, FileChecksum } from "./checksum.ts";
+import { connectorFor } from "./connectors/index.ts";
+import { CancelledError, DataPlaneError, isAbort, permanent, unknownError } from "./errors.ts";
+import { CsvParser, csvDialect } from "./formats/csv.ts";
+import { contentType, createEncoder, fileExtension, gzipsFile, type OutputFormat } from "./formats/index.ts";
+import {
+  isOwnFile,
+  jobTag,
+  keptFiles,
+  MANIFEST_NAME,
+  type Manifest,
+  type ManifestPart,
+  parseManifest,
+  partName,
+  planName,
+} from "./manifest.ts";
+import { ProgressTracker } from "./progress.ts";
+import type {
+  Logger,
+  PartitionPlan,
+  PartitionSpec,
+  Sink,
+  SinkOptions,
+  Source,
+  StoreConfig,
+} from "./types.ts";
+import { rowText } from "./values.ts";
+
+export interface CopyJobRef {
+  /** metadata.uid: names the job's files, so it must not change across attempts. */
+  uid: string;
+  name: string;
+  namespace?: string;
+  spec: CopyJobSpec;
+}
+
+/** A committed partition as reported to the agent: the CRD's CommittedPartition, and more. */
+export interface CommittedPartitionInfo extends CommittedPartition {
+  id: string;
+  rows: number;
+  bytes: number;
+  checksum: string;
+  uri: string;
+  /** The part's order-independent row checksum (proposed CRD field; recovered from the sink if absent). */
+  contentChecksum: string;
+  /** The part's name under the sink folder. */
+  file: string;
+  attempt: number;
+}
+
+export interface CopyTuning {
+  /** Rows per batch read from a source (default 10,000). */
+  batchRows?: number;
+  /** Least time between two onProgress calls (default 1000 ms). */
+  progressIntervalMs?: number;
+  /** Auto partitioning targets (defaults in partitioning.ts). */
+  targetRowsPerPartition?: number;
+  targetBytesPerPartition?: number;
+  /** Parquet rows per row group (default 100,000). */
+  rowGroupRows?: number;
+  sink?: SinkOptions;
+}
+
+export interface RunCopyOptions {
+  job: CopyJobRef;
+  /** The source and sink DataStores with their decrypted credentials. */
+  source: StoreConfig;
+  sink: StoreConfig;
+  /** This attempt's number (CopyJob.status.attempt), from 1. */
+  attempt: number;
+  /** CopyJob.status.checkpoint.committedPartitions. */
+  checkpoint?: readonly (CommittedPartition & { contentChecksum?: string })[];
+  /**
+   * Persist the partition in the checkpoint. Calls never overlap (one at a time, in commit order),
+   * and the partition counts as done only once the returned promise resolves.
+   */
+  onPartitionCommitted?: (partition: CommittedPartitionInfo) => Promise<void>;
+  onProgress?: (progress: CopyProgress) => void;
+  /** Throws when this worker no longer holds the job's attempt; called right before every commit. */
+  fence?: () => Promise<void>;
+  signal?: AbortSignal;
+  log?: Logger;
+  tuning?: CopyTuning;
+}
+
+export interface CopyResult {
+  /** For CopyJob.status.output. */
+  output: CopyOutput & { contentChecksum: string };
+  manifest: Manifest;
+  partitions: CommittedPartitionInfo[];
+  /** True when the job's manifest was already there (an earlier attempt finished). */
+  alreadyDone: boolean;
+  progress: CopyProgress;
+}
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export function outputFormat(spec: CopyJobSpec, tuning?: CopyTuning): OutputFormat {
+  return {
+    format: spec.sink.format,
+    compression: spec.sink.compression ?? "None",
+    csv: csvDialect(spec.sink.csv),
+    ...(tuning?.rowGroupRows ? { rowGroupRows: tuning.rowGroupRows } : {}),
+  };
+}
+
+/** A checkpoint entry's part name: the last segment of its URI. */
+function fileFromUri(uri: string | undefined): string | undefined {
+  if (!uri) return undefined;
+  const last = uri
+    .replace(/[?#].*$/, "")
+    .split("/")
+    .at(-1);
+  return last ? decodeURIComponent(last) : undefined;
+}
+
+function infoFromMetadata(
+  id: string,
+  file: string,
+  uri: string,
+  meta: Record<string, string>,
+  fallback: CommittedPartition & { contentChecksum?: string },
+): CommittedPartitionInfo | undefined {
+  const rows = meta.ferryrows !== undefined ? Number(meta.ferryrows) : fallback.rows;
+  const bytes = meta.ferrybytes !== undefined ? Number(meta.ferrybytes) : fallback.bytes;
+  const checksum = meta.ferrysha256 ?? fallback.checksum;
+  const contentChecksum = meta.ferrycontent ?? fallback.contentChecksum;
+  if (rows === undefined || bytes === undefined || !checksum || !contentChecksum) return undefined;
+  return { id, file, uri, rows, bytes, checksum, contentChecksum, attempt: Number(meta.ferryattempt ?? 0) };
+}
+
+async function mapLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  });
+  await Promise.all(workers);
+}
+
+export async function runCopy(options: RunCopyOptions): Promise<CopyResult> {
+  const log = options.log ?? silent;
+  const outer = options.signal ?? new AbortController().signal;
+  const spec = options.job.spec;
+  const tag = jobTag(options.job.uid);
+  const out = outputFormat(spec, options.tuning);
+  const writeMode = spec.sink.writeMode ?? "FailIfExists";
+  const agentFence = options.fence;
+  const fence = async () => {
+    if (!agentFence) return;
+    try {
+      await agentFence();
+    } catch (err) {
+      throw new DataPlaneError(
+        "Fenced",
+        `this worker no longer holds the job's attempt ${options.attempt}: ${(err as Error)?.message ?? err}`,
+        false,
+        { cause: err },
+      );
+    }
+  };
+  const sourceConnector = connectorFor(options.source.type);
+  const sinkConnector = connectorFor(options.sink.type);
+  if (!sourceConnector.openSource) {
+    throw permanent("UnsupportedSource", `a ${options.source.type} data store cannot be a copy source`);
+  }
+  if (!sinkConnector.openSink) {
+    throw permanent("UnsupportedSink", `a ${options.sink.type} data store cannot be a copy sink`);
+  }
+  const source = sourceConnector.openSource(options.source);
+  const sink = sinkConnector.openSink(options.sink, spec.sink.path, options.tuning?.sink);
+  try {
+    if (outer.aborted) throw new CancelledError();
+    let chain: Promise<void> = Promise.resolve();
+    const reportCommitted = (info: CommittedPartitionInfo) => {
+      const call = chain.then(() => options.onPartitionCommitted?.(info));
+      chain = call.catch(() => {});
+      return call;
+    };
+    return await copy({
+      ...options,
+      log,
+      signal: outer,
+      tag,
+      out,
+      writeMode,
+      fence,
+      source,
+      sink,
+      reportCommitted,
+    });
+  } catch (err) {
+    if (outer.aborted && isAbort(err)) throw new CancelledError();
+    if (err instanceof DataPlaneError) throw err;
+    throw unknownError(err, { what: "copy" });
+  } finally {
+    await source.close().catch(() => {});
+    await sink.close().catch(() => {});
+  }
+}
+
+interface Run extends Omit<RunCopyOptions, "source" | "sink"> {
+  /** onPartitionCommitted, one call at a time in commit order (the agent's status writes never race). */
+  reportCommitted: (info: CommittedPartitionInfo) => Promise<void>;
+  log: Logger;
+  signal: AbortSignal;
+  tag: string;
+  out: OutputFormat;
+  writeMode: "Overwrite" | "FailIfExists";
+  fence: () => Promise<void>;
+  source: Source;
+  sink: Sink;
+}
+
+function resultOf(manifest: Manifest, sink: Sink, alreadyDone: boolean, progress: CopyProgress): CopyResult {
+  const partitions = manifest.parts.map(
+    (p): CommittedPartitionInfo => ({
+      id: p.partition,
+      file: p.file,
+      uri: p.uri,
+      rows: p.rows,
+      bytes: p.bytes,
+      checksum: p.checksum,
+      contentChecksum: p.contentChecksum,
+      attempt: p.attempt,
+    }),
+  );
+  return {
+    output: {
+      uris: manifest.parts.map((p) => p.uri),
+      rows: manifest.rows,
+      bytes: manifest.bytes,
+      checksum: manifest.checksum,
+      contentChecksum: manifest.contentChecksum,
+      manifestUri: sink.uri(MANIFEST_NAME),
+      ...(manifest.watermark !== undefined ? { watermark: manifest.watermark } : {}),
+    },
+    manifest,
+    partitions,
+    alreadyDone,
+    progress,
+  };
+}
+
+async function copy(run: Run): Promise<CopyResult> {
+  const { sink, log, tag, job } = run;
+  const entries = await sink.list();
+  let foreignManifest: { etag: string } | undefined;
+  if (entries.some((e) => e.name === MANIFEST_NAME)) {
+    const existing = await sink.read(MANIFEST_NAME);
+    const manifest = existing && parseManifest(existing.data);
+    if (manifest && manifest.job.uid === job.uid) {
+      log.info(
+        { manifest: sink.uri(MANIFEST_NAME) },
+        "the job's manifest is already written; nothing to copy",
+      );
+      const progress: CopyProgress = {
+        rows: manifest.rows,
+        bytes: manifest.bytes,
+        partitionsDone: manifest.parts.length,
+        partitionsTotal: manifest.parts.length,
+        rowsPerSecond: 0,
+        bytesPerSecond: 0,
+        percent: 100,
+      };
+      return resultOf(manifest, sink, true, progress);
+    }
+    if (existing) foreignManifest = { etag: existing.etag };
+  }
+  const foreign = entries.filter((e) => !isOwnFile(e.name, tag));
+  if (run.writeMode === "FailIfExists" && foreign.length > 0) {
+    const sample = foreign
+      .slice(0, 3)
+      .map((e) => e.name)
+      .join(", ");
+    throw permanent(
+      "PathNotEmpty",
+      `${sink.uri("")} already holds ${foreign.length} file(s) of another job (${sample}${foreign.length > 3 ? ", ..." : ""}); choose another sink.path, delete them, or set writeMode: Overwrite`,
+    );
+  }
+
+  const plan = await loadOrCreatePlan(run);
+  const checkpoint = new Map((run.checkpoint ?? []).map((c) => [c.id, c]));
+  const committed = new Map<string, CommittedPartitionInfo>();
+  const progress = new ProgressTracker({
+    partitions: plan.partitions,
+    emit: run.onProgress,
+    ...(run.tuning?.progressIntervalMs !== undefined ? { intervalMs: run.tuning.progressIntervalMs } : {}),
+  });
+
+  // Partitions of the checkpoint whose part is still there are done; any other is copied again.
+  const known = new Set(plan.partitions.map((p) => p.id));
+  for (const id of checkpoint.keys()) {
+    if (!known.has(id))
+      log.warn({ partition: id }, "checkpoint names a partition the plan does not have; ignored");
+  }
+  await mapLimit(
+    plan.partitions.filter((p) => checkpoint.has(p.id)),
+    8,
+    async (p) => {
+      const c = checkpoint.get(p.id)!;
+      const file = fileFromUri(c.uri);
+      const meta = file ? await sink.partMetadata(file) : undefined;
+      const info = file && meta ? infoFromMetadata(p.id, file, sink.uri(file), meta, c) : undefined;
+      if (!info) {
+        log.warn(
+          { partition: p.id, uri: c.uri },
+          "a committed partition's part is missing from the sink; copying it again",
+        );
+        return;
+      }
+      committed.set(p.id, info);
+      progress.alreadyCommitted(p.id, info.rows, info.bytes);
+    },
+  );
+  const todo = plan.partitions.filter((p) => !committed.has(p.id));
+  log.info(
+    { partitions: plan.partitions.length, committed: committed.size, todo: todo.length },
+    todo.length === plan.partitions.length ? "copying" : "resuming",
+  );
+  progress.emitNow();
+
+  // Copy, up to `parallelism` partitions at once; the first failure stops the others.
+  const stop = new AbortController();
+  const onOuterAbort = () => stop.abort(run.signal.reason);
+  run.signal.addEventListener("abort", onOuterAbort, { once: true });
+  let firstError: unknown;
+  try {
+    await mapLimit(todo, run.job.spec.parallelism ?? 4, async (p) => {
+      if (stop.signal.aborted) return;
+      try {
+        const info = await copyPartition(run, plan, p, stop.signal, progress);
+        committed.set(p.id, info);
+      } catch (err) {
+        if (firstError === undefined && !(stop.signal.aborted && isAbort(err))) firstError = err;
+        stop.abort(err);
+      }
+    });
+  } finally {
+    run.signal.removeEventListener("abort", onOuterAbort);
+  }
+  if (run.signal.aborted) throw new CancelledError();
+  if (firstError !== undefined) throw firstError;
+
+  // Every partition is committed: write the manifest, last.
+  await run.fence();
+  const parts: ManifestPart[] = plan.partitions.map((p) => {
+    const c = committed.get(p.id)!;
+    return {
+      partition: p.id,
+      file: c.file,
+      uri: c.uri,
+      attempt: c.attempt,
+      rows: c.rows,
+      bytes: c.bytes,
+      checksum: c.checksum,
+      contentChecksum: c.contentChecksum,
+    };
+  });
+  const spec = run.job.spec;
+  const manifest: Manifest = {
+    version: 1,
+    job: { uid: job.uid, name: job.name, ...(job.namespace ? { namespace: job.namespace } : {}) },
+    attempt: run.attempt,
+    format: spec.sink.format,
+    compression: run.out.compression,
+    ...(spec.sink.format === "Csv" ? { csv: run.out.csv } : {}),
+    schema: plan.schema,
+    ...(plan.watermark?.upTo !== undefined ? { watermark: plan.watermark.upTo } : {}),
+    parts,
+    rows: parts.reduce((a, p) => a + p.rows, 0),
+    bytes: parts.reduce((a, p) => a + p.bytes, 0),
+    checksum: combineFileChecksums(parts.map((p) => p.checksum)),
+    contentChecksum: combineContentChecksums(parts.map((p) => p.contentChecksum)),
+  };
+  const written = await writeManifest(run, manifest, foreignManifest);
+  if (written !== manifest) {
+    return resultOf(written, sink, true, progress.snapshot(true));
+  }
+
+  // Only now: drop orphans of this job and, with Overwrite, the files of the job replaced.
+  const keep = keptFiles(manifest, tag);
+  const after = await sink.list();
+  const remove = after.filter(
+    (e) => !keep.has(e.name) && (isOwnFile(e.name, tag) || run.writeMode === "Overwrite"),
+  );
+  await mapLimit(remove, 8, async (e) => {
+    await sink
+      .delete(e.name)
+      .catch((err) => log.warn({ file: e.name, err: String(err) }, "could not delete"));
+  });
+  if (remove.length > 0) log.info({ deleted: remove.length }, "removed files not in the manifest");
+  progress.emitNow(true);
+  return resultOf(manifest, sink, false, progress.snapshot(true));
+}
+
+async function loadOrCreatePlan(run: Run): Promise<PartitionPlan> {
+  const name = planName(run.tag);
+  const stored = await run.sink.read(name);
+  if (stored) return parsePlan(stored.data, run);
+  if ((run.checkpoint ?? []).length > 0) {
+    throw permanent(
+      "PlanMissing",
+      `the job has committed partitions but its plan ${run.sink.uri(name)} is gone; the folder was changed by hand. Delete the job's files and create a new CopyJob`,
+    );
+  }
+  const s = run.job.spec.source;
+  const plan = await run.source.plan(
+    {
+      ...(s.table !== undefined ? { table: s.table } : {}),
+      ...(s.query !== undefined ? { query: s.query } : {}),
+      ...(s.partitioning ? { partitioning: s.partitioning } : {}),
+      ...(s.incremental ? { incremental: s.incremental } : {}),
+    },
+    {
+      signal: run.signal,
+      log: run.log,
+      ...(run.tuning?.targetRowsPerPartition
+        ? { targetRowsPerPartition: run.tuning.targetRowsPerPartition }
+        : {}),
+      ...(run.tuning?.targetBytesPerPartition
+        ? { targetBytesPerPartition: run.tuning.targetBytesPerPartition }
+        : {}),
+    },
+  );
+  if (await run.sink.create(name, Buffer.from(JSON.stringify(plan)))) {
+    run.log.info({ partitions: plan.partitions.length, key: plan.key?.column }, "planned");
+    return plan;
+  }
+  // Another attempt planned first: its plan is the job's.
+  const raced = await run.sink.read(name);
+  if (!raced) throw permanent("PlanMissing", `the plan ${run.sink.uri(name)} vanished while being created`);
+  return parsePlan(raced.data, run);
+}
+
+function parsePlan(data: Buffer, run: Run): PartitionPlan {
+  try {
+    const plan = JSON.parse(data.toString("utf8")) as PartitionPlan;
+    if (plan.version === 1 && Array.isArray(plan.partitions) && Array.isArray(plan.schema)) return plan;
+  } catch {
+    // fall through
+  }
+  throw permanent(
+    "PlanCorrupt",
+    `the plan ${run.sink.uri(planName(run.tag))} cannot be read; delete the job's files and create a new CopyJob`,
+  );
+}
+
+/** Creates (or replaces another job's) manifest; returns the manifest that ended up written. */
+async function writeManifest(
+  run: Run,
+  manifest: Manifest,
+  foreign: { etag: string } | undefined,
+): Promise<Manifest> {
+  const data = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+  let replaceEtag = foreign?.etag;
+  for (let i = 0; i < 5; i++) {
+    const ok =
+      replaceEtag !== undefined
+        ? await run.sink.replace(MANIFEST_NAME, data, replaceEtag)
+        : await run.sink.create(MANIFEST_NAME, data);
+    if (ok) return manifest;
+    const now = await run.sink.read(MANIFEST_NAME);
+    const other = now && parseManifest(now.data);
+    if (other && other.job.uid === run.job.uid) {
+      run.log.warn({ attempt: other.attempt }, "another attempt of this job wrote the manifest first");
+      return other;
+    }
+    if (now && run.writeMode === "FailIfExists") {
+      throw permanent(
+        "PathNotEmpty",
+        `another job wrote ${run.sink.uri(MANIFEST_NAME)} while this one was copying`,
+      );
+    }
+    replaceEtag = now?.etag;
+  }
+  throw permanent("ManifestConflict", `could not write ${run.sink.uri(MANIFEST_NAME)}: it keeps changing`);
+}
+
+async function copyPartition(
+  run: Run,
+  plan: PartitionPlan,
+  partition: PartitionSpec,
+  signal: AbortSignal,
+  progress: ProgressTracker,
+): Promise<CommittedPartitionInfo> {
+  const { sink, out } = run;
+  const data = await run.source.read(plan, partition, {
+    signal,
+    format: out.format,
+    csv: out.csv,
+    batchRows: run.tuning?.batchRows ?? 10_000,
+  });
+  const file = partName(partition.index, run.tag, run.attempt, fileExtension(out));
+  const writer = await sink.openPart(file, contentType(out));
+  const fileSum = new FileChecksum();
+  const content = new ContentChecksum();
+  const kinds = plan.schema.map((c) => c.kind);
+  const width = plan.schema.length;
+  let rows = 0;
+  let checksum = "";
+
+  async function* encoded(): AsyncGenerator<Uint8Array> {
+    const encoder = createEncoder(out, plan.schema);
+    yield* encoder.start();
+    if (data.kind === "rows") {
+      for await (const batch of data.batches) {
+        for (const row of batch) content.addRowText(rowText(kinds, row));
+        rows += batch.length;
+        progress.addRows(partition.id, batch.length);
+        yield* encoder.encode(batch);
+      }
+      yield* encoder.finish();
+      return;
+    }
+    // Fast path: the bytes are already the output; parse them only to count and checksum rows.
+    const parser = new CsvParser(out.csv);
+    const take = (records: (string | null)[][]) => {
+      for (const fields of records) {
+        if (fields.length !== width) {
+          throw new Error(`CSV fast path: a record has ${fields.length} fields, the schema ${width}`);
+        }
+        content.addRowText(JSON.stringify(fields));
+      }
+      rows += records.length;
+      progress.addRows(partition.id, records.length);
+    };
+    for await (const chunk of data.bytes) {
+      take(parser.push(chunk));
+      yield chunk;
+    }
+    take(parser.end());
+  }
+
+  const sinkStream = new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _enc, callback) {
+      fileSum.update(chunk);
+      progress.addBytes(chunk.byteLength);
+      writer.write(chunk).then(() => callback(), callback);
+    },
+  });
+  try {
+    const input = Readable.from(encoded(), { objectMode: false, highWaterMark: 1 });
+    if (gzipsFile(out)) await pipeline(input, createGzip({ level: 6 }), sinkStream, { signal });
+    else await pipeline(input, sinkStream, { signal });
+    checksum = fileSum.digest();
+    await run.fence();
+    await writer.commit({
+      ferryjob: run.job.uid,
+      ferryattempt: String(run.attempt),
+      ferrypartition: partition.id,
+      ferryrows: String(rows),
+      ferrybytes: String(fileSum.bytes),
+      ferrysha256: checksum,
+      ferrycontent: content.toString(),
+    });
+  } catch (err) {
+    await writer.abort();
+    progress.discard(partition.id, fileSum.bytes);
+    throw err;
+  }
+  const info: CommittedPartitionInfo = {
+    id: partition.id,
+    file,
+    uri: sink.uri(file),
+    rows,
+    bytes: fileSum.bytes,
+    checksum,
+    contentChecksum: content.toString(),
+    attempt: run.attempt,
+  };
+  await run.reportCommitted(info);
+  progress.committed(partition.id);
+  run.log.debug({ partition: partition.id, rows, bytes: info.bytes }, "partition committed");
+  return info;
+}

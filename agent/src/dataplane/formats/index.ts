@@ -1,0 +1,47 @@
+import type { CopySink, CsvDialect, Encoder, Schema } from "../types.ts";
+import { CsvEncoder } from "./csv.ts";
+import { JsonLinesEncoder } from "./jsonl.ts";
+import { ParquetEncoder } from "./parquet.ts";
+
+export { CsvEncoder, CsvFieldWriter, CsvParser, csvDialect } from "./csv.ts";
+export { inferJsonSchema, JsonLinesEncoder, jsonRow, LineSplitter, parseJsonLine } from "./jsonl.ts";
+export { ParquetEncoder, parquetElement } from "./parquet.ts";
+
+export interface OutputFormat {
+  format: CopySink["format"];
+  compression: NonNullable<CopySink["compression"]>;
+  csv: CsvDialect;
+  /** Parquet row group size, in rows. */
+  rowGroupRows?: number;
+}
+
+/** Whether the bytes of a file go through gzip (text formats; Parquet compresses its chunks). */
+export function gzipsFile(out: OutputFormat): boolean {
+  return out.format !== "Parquet" && out.compression === "Gzip";
+}
+
+export function fileExtension(out: OutputFormat): string {
+  const base = out.format === "Csv" ? "csv" : out.format === "JsonLines" ? "jsonl" : "parquet";
+  return gzipsFile(out) ? `${base}.gz` : base;
+}
+
+export function contentType(out: OutputFormat): string {
+  if (gzipsFile(out)) return "application/gzip";
+  if (out.format === "Csv") return "text/csv; charset=utf-8";
+  if (out.format === "JsonLines") return "application/x-ndjson; charset=utf-8";
+  return "application/vnd.apache.parquet";
+}
+
+export function createEncoder(out: OutputFormat, schema: Schema): Encoder {
+  switch (out.format) {
+    case "Csv":
+      return new CsvEncoder(schema, out.csv);
+    case "JsonLines":
+      return new JsonLinesEncoder(schema);
+    case "Parquet":
+      return new ParquetEncoder(schema, {
+        codec: out.compression === "Gzip" ? "GZIP" : out.compression === "None" ? "UNCOMPRESSED" : "SNAPPY",
+        ...(out.rowGroupRows ? { rowGroupRows: out.rowGroupRows } : {}),
+      });
+  }
+}

@@ -1,0 +1,540 @@
+/**
+ * End to end on real servers: PostgreSQL and MariaDB tables copied to Azurite and to a file share
+ * in every format, then read back from the files the manifest lists and compared row for row with
+ * the source (counts, multiset of rows, content checksum). Plus the runner's rules: resume skips
+ * committed partitions, a zombie attempt cannot overwrite, writeMode, progress.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import {
+  type AzuriteServer,
+  type MariaDbServer,
+  type PostgresServer,
+  startAzurite,
+  startMariaDb,
+  startPostgres,
+} from "../../../hack/src/services/index.ts";
+import {
+  type CommittedPartitionInfo,
+  type CopyProgress,
+  type DataPlaneError,
+  runCopy,
+} from "../../src/dataplane/index.ts";
+import type { ChildConfig } from "./fixtures/copy-child.ts";
+import {
+  addNullRowMaria,
+  addNullRowPg,
+  fillItemsMaria,
+  fillItemsPg,
+  ITEMS_MARIA,
+  ITEMS_PG,
+  itemsRowsMaria,
+  itemsRowsPg,
+} from "./fixtures/tables.ts";
+import {
+  assertSameRows,
+  blobStore,
+  checksumOf,
+  copyJob,
+  createContainer,
+  fileStore,
+  mariaDatabase,
+  mariaStore,
+  pgDatabase,
+  postgresStore,
+  readOutput,
+  uniqueName,
+} from "./helpers.ts";
+
+const CHILD = new URL("./fixtures/copy-child.ts", import.meta.url).pathname;
+let pgServer: PostgresServer;
+let maria: MariaDbServer;
+let azurite: AzuriteServer;
+let shareRoot: string;
+
+before(async () => {
+  [pgServer, maria, azurite] = await Promise.all([startPostgres(), startMariaDb(), startAzurite()]);
+  shareRoot = await mkdtemp(join(tmpdir(), "ferry-share-"));
+});
+after(async () => {
+  await Promise.all([pgServer?.stop(), maria?.stop(), azurite?.stop()]);
+  await rm(shareRoot, { recursive: true, force: true });
+});
+
+const formats = [
+  { format: "Csv", compression: "Gzip" },
+  { format: "JsonLines", compression: "None" },
+  { format: "Parquet", compression: "Snappy" },
+] as const;
+
+describe("PostgreSQL to Azurite, every format, verified row for row", () => {
+  for (const { format, compression } of formats) {
+    test(`${format} (${compression})`, async () => {
+      const db = await pgDatabase(pgServer);
+      try {
+        await db.client.query(ITEMS_PG);
+        await fillItemsPg(db.client, 5000);
+        await addNullRowPg(db.client);
+        const source = await itemsRowsPg(db.client);
+        const container = uniqueName("c");
+        await createContainer(azurite, container);
+        const sink = blobStore(azurite, container);
+        const job = copyJob(
+          {
+            dataStoreRef: { name: "pg" },
+            table: "items",
+            partitioning: { mode: "Column", column: "id", count: 4 },
+          },
+          { format, compression },
+        );
+        const committed: CommittedPartitionInfo[] = [];
+        const progress: CopyProgress[] = [];
+        const result = await runCopy({
+          job,
+          source: postgresStore(pgServer, db.name),
+          sink,
+          attempt: 1,
+          onPartitionCommitted: async (p) => void committed.push(p),
+          onProgress: (p) => void progress.push(p),
+          tuning: { batchRows: 700, rowGroupRows: 900 },
+        });
+        const out = await readOutput(sink, job.spec.sink.path);
+        assert.equal(out.rows.length, source.length);
+        assertSameRows(out.rows, source);
+        assert.equal(out.contentChecksum, checksumOf(source));
+        assert.equal(
+          result.output.contentChecksum,
+          checksumOf(source),
+          "the manifest's checksum matches the source",
+        );
+        assert.equal(result.output.rows, source.length);
+        assert.equal(result.manifest.parts.length, 4);
+        assert.equal(committed.length, 4);
+        assert.deepEqual(
+          committed.map((c) => c.id).sort(),
+          result.manifest.parts.map((p) => p.partition),
+        );
+        const last = progress.at(-1)!;
+        assert.equal(last.percent, 100);
+        assert.equal(last.partitionsDone, 4);
+        assert.equal(last.rows, source.length);
+        assert.match(result.output.checksum!, /^sha256:[0-9a-f]{64}$/);
+      } finally {
+        await db.client.end();
+      }
+    });
+  }
+});
+
+describe("MariaDB to a file share, every format, verified row for row", () => {
+  for (const { format, compression } of [
+    { format: "Csv", compression: "None" },
+    { format: "JsonLines", compression: "Gzip" },
+    { format: "Parquet", compression: "Gzip" },
+  ] as const) {
+    test(`${format} (${compression})`, async () => {
+      const db = await mariaDatabase(maria);
+      try {
+        await db.conn.query(ITEMS_MARIA);
+        await fillItemsMaria(db.conn, 4000);
+        await addNullRowMaria(db.conn);
+        const source = await itemsRowsMaria(db.conn);
+        const sink = fileStore(shareRoot);
+        const job = copyJob(
+          {
+            dataStoreRef: { name: "my" },
+            table: "items",
+            partitioning: { mode: "Column", column: "created", count: 3 },
+          },
+          { format, compression, ...(format === "Csv" ? { csv: { delimiter: ";", nullValue: "\\N" } } : {}) },
+        );
+        const result = await runCopy({
+          job,
+          source: mariaStore(maria, db.name),
+          sink,
+          attempt: 1,
+          tuning: { batchRows: 500 },
+        });
+        const out = await readOutput(sink, job.spec.sink.path);
+        assert.equal(out.rows.length, source.length);
+        assertSameRows(out.rows, source);
+        assert.equal(result.output.contentChecksum, checksumOf(source));
+        assert.equal(result.manifest.parts.length, 3);
+        // Nothing but the parts, the manifest and Ferry's own folder.
+        const files = (await readdir(join(shareRoot, job.spec.sink.path))).sort();
+        assert.deepEqual(files, ["_SUCCESS", "_ferry", ...result.manifest.parts.map((p) => p.file)].sort());
+      } finally {
+        await db.conn.end();
+      }
+    });
+  }
+});
+
+describe("exactly once across attempts", () => {
+  test("a retry skips committed partitions, redoes the rest, and removes orphans", async () => {
+    const db = await pgDatabase(pgServer);
+    try {
+      await db.client.query(ITEMS_PG);
+      await fillItemsPg(db.client, 3000);
+      const source = await itemsRowsPg(db.client);
+      const sink = fileStore(shareRoot);
+      const job = copyJob(
+        {
+          dataStoreRef: { name: "pg" },
+          table: "items",
+          partitioning: { mode: "Column", column: "id", count: 6 },
+        },
+        { format: "JsonLines" },
+        (s) => {
+          s.parallelism = 1;
+        },
+      );
+      const checkpoint: CommittedPartitionInfo[] = [];
+      let fences = 0;
+      // Attempt 1 loses its lease before its third commit.
+      await assert.rejects(
+        runCopy({
+          job,
+          source: postgresStore(pgServer, db.name),
+          sink,
+          attempt: 1,
+          onPartitionCommitted: async (p) => void checkpoint.push(p),
+          fence: async () => {
+            if (++fences === 3) throw new Error("lease lost");
+          },
+        }),
+        (err: DataPlaneError) => err.reason === "Fenced" && !err.transient,
+      );
+      assert.equal(checkpoint.length, 2);
+      // Attempt 2 resumes: the two committed partitions are not read again.
+      const committed2: CommittedPartitionInfo[] = [];
+      const result = await runCopy({
+        job,
+        source: postgresStore(pgServer, db.name),
+        sink,
+        attempt: 2,
+        checkpoint,
+        onPartitionCommitted: async (p) => void committed2.push(p),
+      });
+      assert.equal(committed2.length, 4);
+      assert.deepEqual(
+        result.manifest.parts.map((p) => p.attempt),
+        [1, 1, 2, 2, 2, 2],
+      );
+      const out = await readOutput(sink, job.spec.sink.path);
+      assertSameRows(out.rows, source);
+      assert.equal(result.output.contentChecksum, checksumOf(source));
+      const files = await readdir(join(shareRoot, job.spec.sink.path));
+      assert.equal(files.filter((f) => f.startsWith("part-")).length, 6, "no orphan part is left");
+
+      // A third run (or a zombie of attempt 1) finds the manifest and changes nothing.
+      const again = await runCopy({
+        job,
+        source: postgresStore(pgServer, db.name),
+        sink,
+        attempt: 1,
+        checkpoint: [],
+      });
+      assert.equal(again.alreadyDone, true);
+      assert.equal(again.output.contentChecksum, result.output.contentChecksum);
+    } finally {
+      await db.client.end();
+    }
+  });
+
+  test("the plan is fixed by the first attempt even when the table changes", async () => {
+    const db = await pgDatabase(pgServer);
+    try {
+      await db.client.query(ITEMS_PG);
+      await fillItemsPg(db.client, 1000);
+      const container = uniqueName("c");
+      await createContainer(azurite, container);
+      const sink = blobStore(azurite, container);
+      const job = copyJob(
+        {
+          dataStoreRef: { name: "pg" },
+          table: "items",
+          partitioning: { mode: "Column", column: "id", count: 4 },
+        },
+        { format: "Csv" },
+        (s) => {
+          s.parallelism = 1;
+        },
+      );
+      const checkpoint: CommittedPartitionInfo[] = [];
+      await assert.rejects(
+        runCopy({
+          job,
+          source: postgresStore(pgServer, db.name),
+          sink,
+          attempt: 1,
+          onPartitionCommitted: async (p) => {
+            checkpoint.push(p);
+            throw new Error("agent crashed after persisting");
+          },
+        }),
+      );
+      // Rows added between attempts land in the last (open-ended) range, never twice.
+      await fillItemsPg(db.client, 500, 1001);
+      const source = await itemsRowsPg(db.client);
+      const result = await runCopy({
+        job,
+        source: postgresStore(pgServer, db.name),
+        sink,
+        attempt: 2,
+        checkpoint,
+      });
+      assert.equal(result.manifest.parts.length, 4);
+      const out = await readOutput(sink, job.spec.sink.path);
+      assertSameRows(out.rows, source);
+    } finally {
+      await db.client.end();
+    }
+  });
+
+  test("a part is never overwritten: the same part name cannot be committed twice", async () => {
+    const container = uniqueName("c");
+    await createContainer(azurite, container);
+    const { connectorFor } = await import("../../src/dataplane/connectors/index.ts");
+    for (const store of [blobStore(azurite, container), fileStore(shareRoot)]) {
+      const sink = connectorFor(store.type).openSink!(store, uniqueName("x"));
+      const a = await sink.openPart("part-00000-aaaaaaaaaaaa-a1.csv", "text/csv");
+      const b = await sink.openPart("part-00000-aaaaaaaaaaaa-a1.csv", "text/csv");
+      await a.write(Buffer.from("first\n"));
+      await b.write(Buffer.from("zombie\n"));
+      await a.commit({ ferryrows: "1" });
+      await assert.rejects(b.commit({ ferryrows: "1" }), (e: DataPlaneError) => e.reason === "PartExists");
+      const read = await sink.read("part-00000-aaaaaaaaaaaa-a1.csv");
+      assert.equal(read?.data.toString(), "first\n");
+      // Before commit a part is invisible.
+      const c = await sink.openPart("part-00001-aaaaaaaaaaaa-a1.csv", "text/csv");
+      await c.write(Buffer.from("pending\n"));
+      assert.equal(await sink.read("part-00001-aaaaaaaaaaaa-a1.csv"), undefined);
+      await c.abort();
+      // Small files: create only once; replace only the version that was read.
+      assert.equal(await sink.create("_SUCCESS", Buffer.from("one")), true);
+      assert.equal(await sink.create("_SUCCESS", Buffer.from("two")), false);
+      const current = await sink.read("_SUCCESS");
+      assert.equal(current?.data.toString(), "one");
+      assert.equal(await sink.replace("_SUCCESS", Buffer.from("three"), current!.etag), true);
+      assert.equal(await sink.replace("_SUCCESS", Buffer.from("stale"), current!.etag), false);
+      assert.equal((await sink.read("_SUCCESS"))?.data.toString(), "three");
+    }
+  });
+});
+
+describe("writeMode", () => {
+  test("FailIfExists refuses a folder holding another job's files; Overwrite replaces them after commit", async () => {
+    const db = await pgDatabase(pgServer);
+    try {
+      await db.client.query(ITEMS_PG);
+      await fillItemsPg(db.client, 200);
+      const source = await itemsRowsPg(db.client);
+      const sink = fileStore(shareRoot);
+      const folder = uniqueName("shared");
+      await mkdir(join(shareRoot, folder), { recursive: true });
+      await writeFile(join(shareRoot, folder, "old-export.csv"), "stale\n");
+      const pgStore = postgresStore(pgServer, db.name);
+      const failing = copyJob(
+        { dataStoreRef: { name: "pg" }, table: "items" },
+        { path: folder, writeMode: "FailIfExists" },
+      );
+      await assert.rejects(
+        runCopy({ job: failing, source: pgStore, sink, attempt: 1 }),
+        (e: DataPlaneError) => {
+          assert.equal(e.reason, "PathNotEmpty");
+          assert.match(e.message, /old-export\.csv/);
+          return !e.transient;
+        },
+      );
+      const first = copyJob(
+        { dataStoreRef: { name: "pg" }, table: "items" },
+        { path: folder, writeMode: "Overwrite" },
+      );
+      await runCopy({ job: first, source: pgStore, sink, attempt: 1 });
+      const second = copyJob(
+        { dataStoreRef: { name: "pg" }, table: "items", query: undefined },
+        { path: folder, writeMode: "Overwrite", format: "Parquet" },
+      );
+      const result = await runCopy({ job: second, source: pgStore, sink, attempt: 1 });
+      const files = (await readdir(join(shareRoot, folder))).sort();
+      assert.deepEqual(files, ["_SUCCESS", "_ferry", result.manifest.parts[0]!.file].sort());
+      const out = await readOutput(sink, folder);
+      assert.equal(out.manifest.job.uid, second.uid);
+      assertSameRows(out.rows, source);
+    } finally {
+      await db.client.end();
+    }
+  });
+});
+
+describe("sources beyond tables", () => {
+  test("a query source with Auto partitioning and an incremental window", async () => {
+    const db = await pgDatabase(pgServer);
+    try {
+      await db.client.query(ITEMS_PG);
+      await db.client.query("ALTER TABLE items ADD PRIMARY KEY (id)");
+      await fillItemsPg(db.client, 3000);
+      await db.client.query("ANALYZE items");
+      const container = uniqueName("c");
+      await createContainer(azurite, container);
+      const sink = blobStore(azurite, container);
+      const job = copyJob(
+        {
+          dataStoreRef: { name: "pg" },
+          table: "items",
+          partitioning: { mode: "Auto", count: 5 },
+          incremental: { watermarkColumn: "id", after: "1000" },
+        },
+        { format: "Csv" },
+      );
+      const result = await runCopy({
+        job,
+        source: postgresStore(pgServer, db.name),
+        sink,
+        attempt: 1,
+        tuning: { targetRowsPerPartition: 500 },
+      });
+      assert.equal(result.manifest.parts.length, 5, "Auto split on the primary key, capped by count");
+      assert.equal(result.output.rows, 2000);
+      assert.equal(result.output.watermark, "3000");
+      const out = await readOutput(sink, job.spec.sink.path);
+      const ids = out.rows.map((r) => Number(r[0])).sort((a, b) => a - b);
+      assert.equal(ids[0], 1001);
+      assert.equal(ids.at(-1), 3000);
+    } finally {
+      await db.client.end();
+    }
+  });
+
+  test("file share CSV files to Azurite Parquet, and Azurite JSON Lines back to a file share", async () => {
+    const folder = join(shareRoot, uniqueName("in"));
+    await mkdir(folder, { recursive: true });
+    await writeFile(join(folder, "a.csv"), 'id,name\n1,"x, ""y"""\n2,\n3,"multi\nline"\n');
+    await writeFile(join(folder, "b.csv"), "id,name\n4,four\n");
+    await writeFile(join(folder, "skip.txt"), "not data");
+    const container = uniqueName("c");
+    await createContainer(azurite, container);
+    const blob = blobStore(azurite, container);
+    const rel = folder.slice(shareRoot.length + 1);
+    const toBlob = copyJob(
+      { dataStoreRef: { name: "share" }, query: `${rel}/*.csv` },
+      { format: "JsonLines", path: "stage" },
+    );
+    const r1 = await runCopy({ job: toBlob, source: fileStore(shareRoot), sink: blob, attempt: 1 });
+    assert.equal(r1.manifest.parts.length, 2);
+    const back = copyJob(
+      { dataStoreRef: { name: "blob" }, query: "stage/part-*.jsonl" },
+      { format: "Parquet", path: uniqueName("back") },
+    );
+    await runCopy({ job: back, source: blob, sink: fileStore(shareRoot), attempt: 1 });
+    const out = await readOutput(fileStore(shareRoot), back.spec.sink.path);
+    assertSameRows(out.rows, [
+      ["1", 'x, "y"'],
+      ["2", null],
+      ["3", "multi\nline"],
+      ["4", "four"],
+    ]);
+  });
+});
+
+describe("cancellation and memory", () => {
+  test("aborting the signal stops the copy with reason Cancelled and commits nothing more", async () => {
+    const db = await pgDatabase(pgServer);
+    try {
+      await db.client.query(ITEMS_PG);
+      await fillItemsPg(db.client, 20_000);
+      const controller = new AbortController();
+      const committed: string[] = [];
+      const job = copyJob(
+        {
+          dataStoreRef: { name: "pg" },
+          table: "items",
+          partitioning: { mode: "Column", column: "id", count: 8 },
+        },
+        { format: "JsonLines" },
+        (s) => {
+          s.parallelism = 2;
+        },
+      );
+      await assert.rejects(
+        runCopy({
+          job,
+          source: postgresStore(pgServer, db.name),
+          sink: fileStore(shareRoot),
+          attempt: 1,
+          signal: controller.signal,
+          tuning: { batchRows: 200 },
+          onPartitionCommitted: async (p) => {
+            committed.push(p.id);
+            controller.abort();
+          },
+        }),
+        (e: DataPlaneError) => e.reason === "Cancelled",
+      );
+      assert.ok(committed.length >= 1 && committed.length <= 2, `committed ${committed.length}`);
+      const files = await readdir(join(shareRoot, job.spec.sink.path));
+      assert.ok(!files.includes("_SUCCESS"));
+      assert.ok(!files.some((f) => f.includes("ferry-tmp")), "no temporary file left behind");
+    } finally {
+      await db.client.end();
+    }
+  });
+
+  test("memory stays flat: 400 MB of rows copy in a process whose heap is capped at 128 MB", async () => {
+    const db = await pgDatabase(pgServer);
+    const dir = await mkdtemp(join(tmpdir(), "ferry-mem-"));
+    try {
+      await db.client.query(
+        "CREATE TABLE wide AS SELECT g AS id, repeat(md5(g::text), 64) AS payload FROM generate_series(1, 200000) g",
+      );
+      const job = copyJob(
+        {
+          dataStoreRef: { name: "pg" },
+          table: "wide",
+          partitioning: { mode: "Column", column: "id", count: 4 },
+        },
+        { format: "JsonLines" },
+      );
+      const config: ChildConfig = {
+        job,
+        source: postgresStore(pgServer, db.name),
+        sink: fileStore(shareRoot),
+        attempt: 1,
+        checkpointFile: join(dir, "checkpoint.json"),
+        resultFile: join(dir, "result.json"),
+        tuning: { batchRows: 2000 },
+      };
+      await writeFile(join(dir, "config.json"), JSON.stringify(config));
+      const child = spawn(process.execPath, ["--max-old-space-size=128", CHILD, join(dir, "config.json")], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (d) => {
+        out += d;
+      });
+      child.stderr.on("data", (d) => {
+        err += d;
+      });
+      const code = await new Promise((r) => child.once("exit", r));
+      assert.equal(code, 0, err);
+      const result = JSON.parse(await readFile(join(dir, "result.json"), "utf8")) as {
+        rows: number;
+        bytes: number;
+      };
+      assert.equal(result.rows, 200_000);
+      assert.ok(result.bytes > 400e6);
+      // V8 enforced the 128 MB heap; the Buffers outside it stayed small too.
+      const peak = JSON.parse(/maxrss=\d+ (\{.*\})/.exec(out)![1]!) as { external: number; heapUsed: number };
+      assert.ok(peak.external < 100e6, `peak external memory ${Math.round(peak.external / 1e6)} MB`);
+    } finally {
+      await db.client.end();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,318 @@
+/**
+ * Builders and readers shared by the data plane tests: store configs for the test servers, CopyJob
+ * fixtures, and an independent reader of a job's output (decodes every part listed in _SUCCESS back
+ * to canonical text rows, so tests compare what is really in the files with the source).
+ */
+import { randomUUID } from "node:crypto";
+import { gunzipSync } from "node:zlib";
+import type { CopyJobSpec } from "@ferry/crds";
+import { parquetMetadata, parquetRead } from "hyparquet";
+import mysql from "mysql2/promise";
+import pg from "pg";
+import type { AzuriteServer, MariaDbServer, PostgresServer } from "../../../hack/src/services/index.ts";
+import { ContentChecksum } from "../../src/dataplane/checksum.ts";
+import { connectorFor } from "../../src/dataplane/connectors/index.ts";
+import type { CopyJobRef } from "../../src/dataplane/copy.ts";
+import { CsvParser } from "../../src/dataplane/formats/csv.ts";
+import { MANIFEST_NAME, type Manifest } from "../../src/dataplane/manifest.ts";
+import type { Column, Schema, StoreConfig } from "../../src/dataplane/types.ts";
+import { float32Text, float64Text } from "../../src/dataplane/values.ts";
+
+let counter = 0;
+/** A unique lower-case name for a test's database, container or folder. */
+export function uniqueName(prefix: string): string {
+  counter++;
+  return `${prefix}${process.pid}x${counter}x${Math.floor(Math.random() * 1e6)}`.toLowerCase();
+}
+
+export function postgresStore(
+  server: PostgresServer,
+  database: string,
+  credentials?: { username: string; password: string },
+): StoreConfig {
+  return {
+    type: "PostgreSQL",
+    connection: { host: server.host, port: server.port, database, tlsMode: "Disable" },
+    credentials: credentials ?? { username: server.user, password: server.password },
+  };
+}
+
+export function mariaStore(
+  server: MariaDbServer,
+  database: string,
+  credentials?: { username: string; password: string },
+): StoreConfig {
+  return {
+    type: "MySQL",
+    connection: { host: server.host, port: server.port, database, tlsMode: "Disable" },
+    credentials: credentials ?? { username: server.user, password: server.password },
+  };
+}
+
+export function blobStore(azurite: AzuriteServer, container: string): StoreConfig {
+  return {
+    type: "AzureBlob",
+    connection: { accountUrl: azurite.blobEndpoint, container },
+    credentials: { accountKey: azurite.accountKey },
+  };
+}
+
+export function fileStore(path: string): StoreConfig {
+  return { type: "FileShare", connection: { path } };
+}
+
+export async function createContainer(azurite: AzuriteServer, name: string): Promise<void> {
+  const { BlobServiceClient } = await import("@azure/storage-blob");
+  await BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(name).create();
+}
+
+/** A new database on the PostgreSQL test server, and a client connected to it. */
+export async function pgDatabase(server: PostgresServer): Promise<{ name: string; client: pg.Client }> {
+  const name = uniqueName("db");
+  await server.psql(`CREATE DATABASE ${name}`);
+  const client = new pg.Client({
+    host: server.host,
+    port: server.port,
+    user: server.user,
+    password: server.password,
+    database: name,
+  });
+  await client.connect();
+  return { name, client };
+}
+
+export async function mariaDatabase(
+  server: MariaDbServer,
+): Promise<{ name: string; conn: mysql.Connection }> {
+  const name = uniqueName("db");
+  await server.sql(`CREATE DATABASE ${name} CHARACTER SET utf8mb4`);
+  const conn = await mysql.createConnection({
+    host: server.host,
+    port: server.port,
+    user: server.user,
+    password: server.password,
+    database: name,
+    multipleStatements: true,
+    timezone: "Z",
+  });
+  await conn.query("SET time_zone = '+00:00'");
+  return { name, conn };
+}
+
+type SpecMod = (spec: CopyJobSpec) => void;
+
+/** A CopyJob with a fresh uid; mods adjust the spec. */
+export function copyJob(
+  source: CopyJobSpec["source"],
+  sink: Partial<CopyJobSpec["sink"]>,
+  ...mods: SpecMod[]
+): CopyJobRef {
+  const spec: CopyJobSpec = {
+    gatewayRef: { name: "gw" },
+    source,
+    sink: { dataStoreRef: { name: "sink" }, path: uniqueName("out"), format: "Csv", ...sink },
+    parallelism: 4,
+  };
+  for (const mod of mods) mod(spec);
+  return { uid: randomUUID(), name: uniqueName("job"), namespace: "test", spec };
+}
+
+/** The canonical text of a decoded Parquet value. */
+function parquetText(column: Column, v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  switch (column.kind) {
+    case "boolean":
+      return v ? "true" : "false";
+    case "float32":
+      return float32Text(v as number);
+    case "float64":
+      return float64Text(v as number);
+    case "binary":
+      return Buffer.from(v as Uint8Array).toString("base64");
+    case "decimal": {
+      if (typeof v === "string") return v;
+      if (v instanceof Uint8Array && column.precision === undefined) return Buffer.from(v).toString("utf8");
+      const scale = column.scale ?? 0;
+      let unscaled: bigint;
+      if (v instanceof Uint8Array) {
+        unscaled =
+          v.length === 0 ? 0n : BigInt.asIntN(v.length * 8, BigInt(`0x${Buffer.from(v).toString("hex")}`));
+      } else unscaled = BigInt(v as number | bigint);
+      const neg = unscaled < 0n;
+      const digits = (neg ? -unscaled : unscaled).toString().padStart(scale + 1, "0");
+      const text = scale > 0 ? `${digits.slice(0, -scale)}.${digits.slice(-scale)}` : digits;
+      return neg ? `-${text}` : text;
+    }
+    case "date":
+      return new Date(Number(v) * 86_400_000).toISOString().slice(0, 10);
+    case "time": {
+      const micros = BigInt(v as bigint);
+      const s = Number(micros / 1_000_000n);
+      const f = String(micros % 1_000_000n)
+        .padStart(6, "0")
+        .replace(/0+$/, "");
+      const hh = String(Math.floor(s / 3600)).padStart(2, "0");
+      const mm = String(Math.floor((s % 3600) / 60)).padStart(2, "0");
+      const ss = String(s % 60).padStart(2, "0");
+      return `${hh}:${mm}:${ss}${f ? `.${f}` : ""}`;
+    }
+    case "timestamp":
+    case "timestamptz": {
+      const micros = BigInt(v as bigint);
+      const ms = micros / 1000n - (micros % 1000n < 0n ? 1n : 0n);
+      const iso = new Date(Number(ms)).toISOString().slice(0, 19);
+      const frac = ((micros % 1_000_000n) + 1_000_000n) % 1_000_000n;
+      const f = String(frac).padStart(6, "0").replace(/0+$/, "");
+      return `${iso}${f ? `.${f}` : ""}${column.kind === "timestamptz" ? "Z" : ""}`;
+    }
+    default:
+      return typeof v === "string"
+        ? v
+        : v instanceof Uint8Array
+          ? Buffer.from(v).toString("utf8")
+          : String(v);
+  }
+}
+
+export async function decodeParquet(data: Buffer, schema: Schema): Promise<(string | null)[][]> {
+  const whole = new ArrayBuffer(data.byteLength);
+  new Uint8Array(whole).set(data);
+  const file = {
+    byteLength: whole.byteLength,
+    slice: (s: number, e?: number) => whole.slice(s, e ?? whole.byteLength),
+  };
+  const metadata = parquetMetadata(file.slice(0));
+  // Read decimals unconverted (hyparquet would turn them into doubles).
+  for (const el of metadata.schema) {
+    if (el.converted_type === "DECIMAL") {
+      delete el.converted_type;
+      delete el.logical_type;
+    }
+  }
+  let rows: unknown[][] = [];
+  await parquetRead({
+    file,
+    metadata,
+    rowFormat: "array",
+    utf8: false,
+    compressors: { GZIP: (input: Uint8Array) => new Uint8Array(gunzipSync(input)) },
+    parsers: {
+      timestampFromMicroseconds: (m: bigint) => m,
+      timestampFromMilliseconds: (m: bigint) => m * 1000n,
+      timestampFromNanoseconds: (n: bigint) => n / 1000n,
+      dateFromDays: (d: number) => d,
+      jsonFromBytes: (b: Uint8Array) => Buffer.from(b).toString("utf8"),
+    },
+    onComplete: (r: unknown[][]) => {
+      rows = r;
+    },
+  });
+  return rows.map((r) => r.map((v, i) => parquetText(schema[i]!, v)));
+}
+
+function jsonText(column: Column, v: unknown, source: string | undefined): string | null {
+  if (v === null) return null;
+  switch (column.kind) {
+    case "boolean":
+      return v ? "true" : "false";
+    case "int32":
+    case "int64":
+      return source ?? String(v);
+    case "float32":
+      return typeof v === "string" ? v : float32Text(v as number);
+    case "float64":
+      return typeof v === "string" ? v : float64Text(v as number);
+    case "json":
+      return JSON.stringify(v);
+    default:
+      return String(v);
+  }
+}
+
+export function decodeJsonLines(text: string, schema: Schema): (string | null)[][] {
+  const rows: (string | null)[][] = [];
+  for (const line of text.split("\n")) {
+    if (!line) continue;
+    const sources = new Map<string, string>();
+    const reviver = (key: string, value: unknown, context?: { source?: string }) => {
+      if (typeof value === "number" && context?.source) sources.set(key, context.source);
+      return value;
+    };
+    const obj = JSON.parse(line, reviver as (k: string, v: unknown) => unknown) as Record<string, unknown>;
+    rows.push(schema.map((c) => jsonText(c, obj[c.name] ?? null, sources.get(c.name))));
+  }
+  return rows;
+}
+
+export interface OutputRead {
+  manifest: Manifest;
+  rows: (string | null)[][];
+  /** Content checksum recomputed from the decoded files. */
+  contentChecksum: string;
+  partRows: number[];
+}
+
+/** Reads a job's output the way a consumer would: the manifest, then each part it lists. */
+export async function readOutput(store: StoreConfig, folder: string): Promise<OutputRead> {
+  const sink = connectorFor(store.type).openSink!(store, folder);
+  const m = await sink.read(MANIFEST_NAME);
+  if (!m) throw new Error(`no ${MANIFEST_NAME} in ${folder}`);
+  const manifest = JSON.parse(m.data.toString("utf8")) as Manifest;
+  const rows: (string | null)[][] = [];
+  const partRows: number[] = [];
+  for (const part of manifest.parts) {
+    const file = await sink.read(part.file);
+    if (!file) throw new Error(`part ${part.file} listed in the manifest is missing`);
+    let data = file.data;
+    if (part.file.endsWith(".gz")) data = gunzipSync(data);
+    let decoded: (string | null)[][];
+    if (manifest.format === "Csv") {
+      const parser = new CsvParser(manifest.csv!);
+      decoded = [...parser.push(data), ...parser.end()];
+      if (manifest.csv!.header) decoded.shift();
+    } else if (manifest.format === "JsonLines") {
+      decoded = decodeJsonLines(data.toString("utf8"), manifest.schema);
+    } else {
+      decoded = await decodeParquet(data, manifest.schema);
+    }
+    partRows.push(decoded.length);
+    rows.push(...decoded);
+  }
+  const sum = new ContentChecksum();
+  for (const r of rows) sum.addRowText(JSON.stringify(r));
+  return { manifest, rows, contentChecksum: sum.toString(), partRows };
+}
+
+/** Content checksum of rows given as canonical text (as a test computes them from the source). */
+export function checksumOf(rows: (string | null)[][]): string {
+  const sum = new ContentChecksum();
+  for (const r of rows) sum.addRowText(JSON.stringify(r));
+  return sum.toString();
+}
+
+export function sortRows(rows: (string | null)[][]): string[] {
+  return rows.map((r) => JSON.stringify(r)).sort();
+}
+
+/** Same multiset of rows; on failure reports counts and the first few differences only. */
+export function assertSameRows(
+  actual: (string | null)[][],
+  expected: (string | null)[][],
+  what = "rows",
+): void {
+  const a = sortRows(actual);
+  const e = sortRows(expected);
+  if (a.length === e.length && a.every((x, i) => x === e[i])) return;
+  const inA = new Map<string, number>();
+  for (const x of a) inA.set(x, (inA.get(x) ?? 0) + 1);
+  const missing: string[] = [];
+  for (const x of e) {
+    const n = inA.get(x) ?? 0;
+    if (n > 0) inA.set(x, n - 1);
+    else missing.push(x);
+  }
+  const extra = [...inA].filter(([, n]) => n > 0).map(([x]) => x);
+  throw new Error(
+    `${what} differ: ${a.length} read, ${e.length} expected; missing ${missing.length} e.g. ${missing.slice(0, 2).join(" | ")}; unexpected ${extra.length} e.g. ${extra.slice(0, 2).join(" | ")}`,
+  );
+}
