@@ -76,6 +76,17 @@ for tool in "kwok sigs.k8s.io/kwok/cmd/kwok $KWOK_VERSION" "helm helm.sh/helm/v3
   fi
 done
 
+# cert-manager's CRDs (plain YAML in its module): tests install the real API the operator's
+# CertManager mode writes to. The controller itself is not needed for that.
+cm_dir="$cache/cert-manager-$CERT_MANAGER_VERSION"
+if [ ! -f "$cm_dir/crds.yaml" ]; then
+  log "fetching cert-manager $CERT_MANAGER_VERSION CRDs"
+  src=$(GOFLAGS= go mod download -json "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  mkdir -p "$cm_dir"
+  cat "$src"/deploy/crds/cert-manager.io_*.yaml >"$cm_dir/crds.yaml.tmp"
+  mv "$cm_dir/crds.yaml.tmp" "$cm_dir/crds.yaml"
+fi
+
 # Unversioned links so that PATH="$bin/current:$PATH" gives kubectl, helm and friends.
 mkdir -p "$bin/current"
 for pair in "kube-apiserver $KUBE_VERSION" "kube-controller-manager $KUBE_VERSION" \
@@ -84,4 +95,5 @@ for pair in "kube-apiserver $KUBE_VERSION" "kube-controller-manager $KUBE_VERSIO
   read -r name version <<<"$pair"
   ln -sfn "../$name-$version" "$bin/current/$name"
 done
+ln -sfn "$cm_dir/crds.yaml" "$bin/current/cert-manager-crds.yaml"
 echo "$bin/current"

@@ -128,8 +128,17 @@ export interface Kube {
   readonly server: string;
   get<T extends KubeObject>(ref: ObjectRef): Promise<T | undefined>;
   create<T extends KubeObject>(object: T): Promise<T>;
-  /** Server-side apply as `fieldManager`; `force` takes ownership of conflicting fields. */
-  apply<T extends KubeObject>(object: T, fieldManager: string, force?: boolean): Promise<T>;
+  /**
+   * Server-side apply as `fieldManager`; `force` takes ownership of conflicting fields. With
+   * `subresource` "status" only the status is applied (each status writer owns its own fields). A
+   * `metadata.resourceVersion` in `object` is a precondition: a stale one is a 409 conflict.
+   */
+  apply<T extends KubeObject>(
+    object: T,
+    fieldManager: string,
+    force?: boolean,
+    subresource?: "status",
+  ): Promise<T>;
   /** JSON merge patch of the object, or of its status subresource. */
   mergePatch<T extends KubeObject>(ref: ObjectRef, patch: object, subresource?: "status"): Promise<T>;
   /** PUT: fails with a 409 conflict when `object.metadata.resourceVersion` is stale. */
@@ -163,6 +172,8 @@ export function loadKubeConfig(path?: string): k8s.KubeConfig {
   else kc.loadFromDefault();
   return kc;
 }
+
+const REQUEST_IDLE_TIMEOUT_MS = 30_000;
 
 interface Resource {
   plural: string;
@@ -223,6 +234,11 @@ class RestKube implements Kube {
         res.on("error", reject);
       });
       req.on("error", reject);
+      // A connection that stalls (a dead peer sends no RST) would otherwise hold the caller, e.g.
+      // a reconcile worker or a lease renewal, forever. Idle time, not total: big lists still work.
+      req.setTimeout(REQUEST_IDLE_TIMEOUT_MS, () =>
+        req.destroy(new Error(`${method} ${path}: no response for ${REQUEST_IDLE_TIMEOUT_MS} ms`)),
+      );
       req.end(payload);
     });
     if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
@@ -286,9 +302,14 @@ class RestKube implements Kube {
     return this.request<T>("POST", path, object);
   }
 
-  async apply<T extends KubeObject>(object: T, fieldManager: string, force = true): Promise<T> {
+  async apply<T extends KubeObject>(
+    object: T,
+    fieldManager: string,
+    force = true,
+    subresource?: "status",
+  ): Promise<T> {
     const { apiVersion, kind, metadata } = object;
-    const path = await this.#path(apiVersion, kind, metadata.namespace, metadata.name);
+    const path = await this.#path(apiVersion, kind, metadata.namespace, metadata.name, subresource);
     const query = `?fieldManager=${encodeURIComponent(fieldManager)}${force ? "&force=true" : ""}`;
     return this.request<T>("PATCH", path + query, object, "application/apply-patch+yaml");
   }
@@ -386,22 +407,36 @@ class RestKube implements Kube {
         res.on("data", (chunk: string) => {
           buffered += chunk;
           let newline = buffered.indexOf("\n");
-          while (newline >= 0) {
+          // Nothing after abort() or a failure reaches `onEvent`, even from the same chunk.
+          while (newline >= 0 && !aborted) {
             const line = buffered.slice(0, newline).trim();
             buffered = buffered.slice(newline + 1);
             if (line) {
-              const event = JSON.parse(line) as { type: WatchEventType | "ERROR"; object: T };
-              if (event.type === "ERROR") {
-                // One path for every failure: `done` rejects, whether the server refused the
-                // watch outright or ended it with a Status (410 Gone: relist and watch again).
-                const status = event.object as unknown as StatusBody & { code?: number };
-                reject(errorFrom(status.code ?? 500, JSON.stringify(status)));
+              // One path for every failure: `done` rejects, whether the server refused the watch
+              // outright, ended it with a Status (410 Gone: relist and watch again), sent a line
+              // that is not JSON, or `onEvent` threw (thrown from a socket callback, it would
+              // otherwise be an uncaught exception that ends the process).
+              const fail = (err: unknown) => {
+                reject(err);
                 aborted = true;
                 controller.abort();
-                return;
+              };
+              let event: { type: WatchEventType | "ERROR"; object: T };
+              try {
+                event = JSON.parse(line) as typeof event;
+              } catch (err) {
+                return fail(err);
+              }
+              if (event.type === "ERROR") {
+                const status = event.object as unknown as StatusBody & { code?: number };
+                return fail(errorFrom(status.code ?? 500, JSON.stringify(status)));
               }
               if (event.type !== "BOOKMARK") event.object = { ...event.object, apiVersion, kind };
-              onEvent(event as WatchEvent<T>);
+              try {
+                onEvent(event as WatchEvent<T>);
+              } catch (err) {
+                return fail(err);
+              }
             }
             newline = buffered.indexOf("\n");
           }
@@ -428,4 +463,18 @@ class RestKube implements Kube {
 /** A client for the cluster of a kubeconfig file (or the default one: $KUBECONFIG, ~/.kube/config). */
 export function connect(kubeconfigPath?: string): Kube {
   return new RestKube(loadKubeConfig(kubeconfigPath));
+}
+
+/** A client from explicit coordinates: what an agent outside the cluster has (its registration key). */
+export function connectWithToken(server: string, caPem: string, token: string): Kube {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [
+      { name: "ferry", server, caData: Buffer.from(caPem).toString("base64"), skipTLSVerify: false },
+    ],
+    users: [{ name: "ferry-agent", token }],
+    contexts: [{ name: "ferry", cluster: "ferry", user: "ferry-agent" }],
+    currentContext: "ferry",
+  });
+  return new RestKube(kc);
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { isConflict, KubeError, type KubeObject, type WatchEvent } from "@ferry/common/kube";
-import { compactEtcd, eventually, testNamespace } from "@ferry/hack/testing";
+import { compactEtcd, eventually, installCrds, testNamespace } from "@ferry/hack/testing";
 
 interface ConfigMap extends KubeObject {
   data?: Record<string, string>;
@@ -84,4 +84,57 @@ test("a watch delivers changes in order, and a too-old resourceVersion is report
   const old = await kube.watch("v1", "ConfigMap", { namespace, resourceVersion: resourceVersion }, () => {});
   t.after(() => old.abort());
   await assert.rejects(old.done, (err) => err instanceof KubeError && err.code === 410);
+});
+
+test("a watch whose handler throws ends with that error, not with a crash of the process", async (t) => {
+  const { kube, namespace } = await testNamespace(t);
+  const { resourceVersion } = await kube.listWithVersion("v1", "ConfigMap", namespace);
+  let calls = 0;
+  const watch = await kube.watch<ConfigMap>("v1", "ConfigMap", { namespace, resourceVersion }, () => {
+    calls++;
+    throw new Error("handler bug");
+  });
+  t.after(() => watch.abort());
+  const failed = assert.rejects(watch.done, /handler bug/);
+  await kube.create(cm(namespace, "x", {}));
+  await kube.create(cm(namespace, "y", {}));
+  await failed;
+  assert.equal(calls, 1, "nothing is delivered after the failure");
+});
+
+test("server-side apply of the status subresource, with a resourceVersion precondition", async (t) => {
+  const { kube, namespace } = await testNamespace(t);
+  await installCrds(kube);
+  const node: KubeObject & { spec: object } = {
+    apiVersion: "ferry.dev/v1alpha1",
+    kind: "GatewayNode",
+    metadata: { name: "n", namespace },
+    spec: { gatewayRef: { name: "gw" } },
+  };
+  const created = await kube.create(node);
+  const applied = await kube.apply(
+    { ...node, spec: { gatewayRef: { name: "ignored" } }, status: { state: "Online" } },
+    "ferry-test/status",
+    true,
+    "status",
+  );
+  assert.deepEqual((applied as { status?: object }).status, { state: "Online" });
+  assert.deepEqual(
+    (applied as { spec?: object }).spec,
+    { gatewayRef: { name: "gw" }, managed: false, cordoned: false },
+    "only the status is applied",
+  );
+  await assert.rejects(
+    kube.apply(
+      {
+        ...node,
+        metadata: { ...node.metadata, resourceVersion: created.metadata.resourceVersion },
+        status: { state: "Offline" },
+      },
+      "ferry-test/status",
+      true,
+      "status",
+    ),
+    (err) => isConflict(err),
+  );
 });

@@ -1,7 +1,8 @@
 /**
  * A local control plane for exploring by hand:
  *
- *   npm run cluster -- up [--name dev] [--nodes 2]   start (detached) and print the kubeconfig
+ *   npm run cluster -- up [--name dev] [--nodes 2] [--process-nodes 1]
+ *                                                    start (detached) and print the kubeconfig
  *   npm run cluster -- down [--name dev]             stop it and remove its folder
  *   npm run cluster -- status [--name dev]
  */
@@ -12,14 +13,21 @@ import { runs } from "./cluster/process.ts";
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { name: { type: "string", default: "dev" }, nodes: { type: "string", default: "2" } },
+  options: {
+    name: { type: "string", default: "dev" },
+    nodes: { type: "string", default: "2" },
+    "process-nodes": { type: "string", default: "1" },
+  },
 });
 
 async function main(): Promise<number> {
   switch (positionals[0]) {
     case "up": {
-      const { state, reused } = await ensureNamedCluster(values.name, Number(values.nodes), (m) =>
-        console.error(`[cluster] ${m}`),
+      const { state, reused } = await ensureNamedCluster(
+        values.name,
+        Number(values.nodes),
+        Number(values["process-nodes"]),
+        (m) => console.error(`[cluster] ${m}`),
       );
       console.log(
         `cluster ${values.name} is ${reused ? "already running" : "up"}; logs in ${state.dir}/logs`,
@@ -43,7 +51,7 @@ async function main(): Promise<number> {
       return 0;
     }
     default:
-      console.error("usage: cluster up|down|status [--name NAME] [--nodes N]");
+      console.error("usage: cluster up|down|status [--name NAME] [--nodes N] [--process-nodes N]");
       return 2;
   }
 }

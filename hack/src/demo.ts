@@ -36,7 +36,7 @@ function sampleSecrets(namespace: string): KubeObject[] {
 
 async function up(): Promise<void> {
   say("starting the local control plane (the first run on a machine builds it from Go modules)");
-  const { state, reused } = await ensureNamedCluster(CLUSTER, 2, (m) => say(m));
+  const { state, reused } = await ensureNamedCluster(CLUSTER, 2, 1, (m) => say(m));
   say(reused ? "reusing the running demo cluster" : `control plane up: ${state.server}`);
   const kube = connect(state.kubeconfig);
   const crds = await installCrds(kube);

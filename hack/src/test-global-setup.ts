@@ -16,6 +16,7 @@ export async function globalSetup(): Promise<void> {
   const started = Date.now();
   cluster = await startCluster({
     nodes: 2,
+    processNodes: 1,
     ...(process.env.FERRY_TEST_CLUSTER_DIR ? { dir: process.env.FERRY_TEST_CLUSTER_DIR } : {}),
   });
   process.env.FERRY_KUBECONFIG = cluster.kubeconfig;

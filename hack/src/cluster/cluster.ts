@@ -104,6 +104,10 @@ async function nodesReady(kube: Kube, names: string[]): Promise<boolean> {
   );
 }
 
+/** The taint of process nodes; pods tolerate it (and select the node) to run as real processes. */
+export const PROCESS_NODE_TAINT = "ferry.dev/process-node=true";
+export const PROCESS_NODE_LABEL = "ferry.dev/process-node";
+
 export async function startCluster(options: ClusterOptions = {}): Promise<LocalCluster> {
   const log = options.log ?? (() => {});
   await reapOrphans();
@@ -183,7 +187,17 @@ export async function startCluster(options: ClusterOptions = {}): Promise<LocalC
     await waitFor("kwok nodes Ready", 60_000, () => nodesReady(kube, names));
     if (options.processNodes) {
       const processNodes = Array.from({ length: options.processNodes }, (_, i) => `process-node-${i}`);
-      const args = [PROCESS_NODE_MAIN, "--kubeconfig", kubeconfig, "--on-stop", "leave"];
+      // Tainted: only pods that ask for a real process (toleration + nodeSelector) land here;
+      // everything else stays on the kwok nodes.
+      const args = [
+        PROCESS_NODE_MAIN,
+        "--kubeconfig",
+        kubeconfig,
+        "--on-stop",
+        "leave",
+        "--taint",
+        `${PROCESS_NODE_TAINT}:NoSchedule`,
+      ];
       const s = startProcess(
         PROCESS_NODE_TITLE,
         process.execPath,

@@ -16,13 +16,14 @@ export function isRunning(state: ClusterState): boolean {
 export async function ensureNamedCluster(
   name: string,
   nodes: number,
+  processNodes: number,
   log: (message: string) => void,
 ): Promise<{ state: ClusterState; reused: boolean }> {
   const dir = namedClusterDir(name);
   const state = await readState(dir);
   if (state && isRunning(state)) return { state, reused: true };
   if (state) await stopClusterAt(dir, { removeDir: true });
-  const cluster = await startCluster({ dir, nodes, detached: true, log });
+  const cluster = await startCluster({ dir, nodes, processNodes, detached: true, log });
   return { state: cluster, reused: false };
 }
 

@@ -1,5 +1,8 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Kube, KubeObject } from "@ferry/common/kube";
 import { crdManifests } from "@ferry/crds";
+import { parseAllDocuments } from "yaml";
 import { eventually } from "./wait.ts";
 
 interface Crd extends KubeObject {
@@ -28,4 +31,31 @@ export async function installCrds(kube: Kube): Promise<string[]> {
     );
   });
   return crds.map((c) => c.metadata.name);
+}
+
+/**
+ * Installs cert-manager's real CRDs (fetched by hack/build-control-plane.sh from the pinned
+ * module). The cert-manager controller does not run here; a test that needs certificates issued
+ * plays the issuer and says so.
+ */
+export async function installCertManagerCrds(kube: Kube): Promise<void> {
+  const file = join(process.env.FERRY_BIN ?? "", "cert-manager-crds.yaml");
+  const crds = parseAllDocuments(await readFile(file, "utf8"))
+    .map((d) => d.toJS() as Crd | null)
+    .filter((c): c is Crd => c !== null);
+  for (const crd of crds) await kube.apply(crd, "ferry-tests");
+  await eventually("cert-manager CRDs Established", async () => {
+    const states = await Promise.all(
+      crds.map((crd) =>
+        kube.get<Crd>({
+          apiVersion: "apiextensions.k8s.io/v1",
+          kind: "CustomResourceDefinition",
+          name: crd.metadata.name,
+        }),
+      ),
+    );
+    return states.every((s) =>
+      s?.status?.conditions?.some((c) => c.type === "Established" && c.status === "True"),
+    );
+  });
 }

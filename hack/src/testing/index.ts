@@ -2,4 +2,5 @@ export * from "./crds.ts";
 export * from "./etcd.ts";
 export * from "./kubectl.ts";
 export * from "./namespace.ts";
+export * from "./process-node.ts";
 export * from "./wait.ts";

@@ -3,6 +3,7 @@
  * written by the operator; CertManager mode asks cert-manager for the same Secret per node
  * through a Certificate, so the pod mounts `<node>-tls` either way.
  */
+import { isIP } from "node:net";
 import type { KubeObject, Secret } from "@ferry/common";
 import type { GatewayNode, LogicalGateway } from "@ferry/crds";
 import { caSecretName, labels, nodeTlsSecretName } from "./names.ts";
@@ -10,9 +11,9 @@ import { controllerRef } from "./owner.ts";
 
 const b64 = (text: string) => Buffer.from(text).toString("base64");
 
-/** The DNS names a node's certificate carries: how peers and probes address it. */
+/** The names a node's certificate carries (IP entries become IP SANs): how peers and probes address it. */
 export function nodeDnsNames(node: string, namespace: string): string[] {
-  return [node, `${node}.${namespace}`, `${node}.${namespace}.svc`, "localhost"];
+  return [node, `${node}.${namespace}`, `${node}.${namespace}.svc`, "localhost", "127.0.0.1"];
 }
 
 export interface CaMaterial {
@@ -95,8 +96,8 @@ export function nodeCertificate(gw: LogicalGateway, node: GatewayNode): Certific
     spec: {
       secretName: nodeTlsSecretName(node.metadata.name),
       commonName: node.metadata.name,
-      dnsNames: nodeDnsNames(node.metadata.name, namespace),
-      ipAddresses: ["127.0.0.1"],
+      dnsNames: nodeDnsNames(node.metadata.name, namespace).filter((n) => !isIP(n)),
+      ipAddresses: nodeDnsNames(node.metadata.name, namespace).filter((n) => isIP(n)),
       // Nodes are both servers and clients of each other's peer endpoint.
       usages: ["server auth", "client auth", "digital signature", "key encipherment"],
       duration: "2160h",
