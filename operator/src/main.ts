@@ -5,12 +5,9 @@
  */
 import { connect } from "@ferry/common";
 import { createLogger } from "@ferry/common/log";
+import { EventRecorder, Metrics, runLeaderElection, startOpsServer } from "@ferry/common/runtime";
 import { loadConfig } from "./config.ts";
 import { buildOperator } from "./operator.ts";
-import { EventRecorder } from "./runtime/events.ts";
-import { runLeaderElection } from "./runtime/leader.ts";
-import { Metrics } from "./runtime/metrics.ts";
-import { startOpsServer } from "./runtime/server.ts";
 
 async function main(): Promise<number> {
   let config: ReturnType<typeof loadConfig>;

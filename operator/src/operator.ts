@@ -4,14 +4,14 @@
  * the policies.
  */
 import type { Kube, KubeObject, Lease, Pod, Secret } from "@ferry/common";
+import type { Metrics } from "@ferry/common/runtime";
+import { Manager, type WatchSpec } from "@ferry/common/runtime";
 import type { CopyJob, DataStore, GatewayNode, LogicalGateway } from "@ferry/crds";
 import type { Logger } from "pino";
 import type { Caches, Events, OperatorConfig } from "./gateway/context.ts";
 import { gatewayController } from "./gateway/controller.ts";
 import { LABEL_GATEWAY, LABEL_NODE, nodeLeaseName } from "./model/names.ts";
 import { nodeController } from "./node/controller.ts";
-import { Manager, type WatchSpec } from "./runtime/controller.ts";
-import type { Metrics } from "./runtime/metrics.ts";
 
 const FERRY = "ferry.dev/v1alpha1";
 /** Only what Ferry made: the operator never caches every Secret, Pod or Lease of the cluster. */

@@ -4,10 +4,9 @@
  * status step runs whatever happened, so `kubectl get lgw` always tells the truth so far.
  */
 import type { Kube } from "@ferry/common";
+import type { Gauge, ReconcileResult } from "@ferry/common/runtime";
+import { splitKey } from "@ferry/common/runtime";
 import type { Logger } from "pino";
-import type { ReconcileResult } from "../runtime/controller.ts";
-import { splitKey } from "../runtime/keys.ts";
-import type { Gauge } from "../runtime/metrics.ts";
 import type { Caches, Events, GatewayContext, OperatorConfig, StepOutcome } from "./context.ts";
 import { credentialKeyStep } from "./credential-key-step.ts";
 import { nodesStep } from "./nodes-step.ts";

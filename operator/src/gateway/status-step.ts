@@ -3,11 +3,11 @@
  * jobs, plus the conditions the earlier steps reported. Written through the one status writer, so
  * an unchanged status costs no write and a condition keeps its lastTransitionTime until it flips.
  */
+
+import { applyStatus, setCondition } from "@ferry/common/runtime";
 import type { Condition, LogicalGatewayStatus, NodeState } from "@ferry/crds";
 import { dispatcherLeaseName, registrationSecretName } from "../model/names.ts";
 import { gatewayPhase, majorityVersion } from "../policy/gateway-phase.ts";
-import { setCondition } from "../runtime/conditions.ts";
-import { applyStatus } from "../runtime/status.ts";
 import { FIELD_MANAGER, type GatewayContext, gatewayNodes } from "./context.ts";
 import { defaultConcurrency, gatewayJobs, jobCounts } from "./nodes-step.ts";
 

@@ -11,6 +11,8 @@
  * has been cordoned and drained, so one edit of the gateway never restarts every node at once.
  */
 import { type Kube, type Pod, podIsReady } from "@ferry/common";
+import type { ReconcileResult } from "@ferry/common/runtime";
+import { applyStatus, setCondition, splitKey } from "@ferry/common/runtime";
 import type { Condition, GatewayNode, LogicalGateway } from "@ferry/crds";
 import type { Logger } from "pino";
 import type { Caches, Events, OperatorConfig } from "../gateway/context.ts";
@@ -19,10 +21,6 @@ import { ANNOTATION_POD_HASH, agentPod, LABEL_VERSION, nodeAgentVersion } from "
 import { shouldRemoveExternalNode } from "../policy/external-node.ts";
 import { majorityVersion } from "../policy/gateway-phase.ts";
 import { nodeState } from "../policy/node-state.ts";
-import { setCondition } from "../runtime/conditions.ts";
-import type { ReconcileResult } from "../runtime/controller.ts";
-import { splitKey } from "../runtime/keys.ts";
-import { applyStatus } from "../runtime/status.ts";
 
 export const FIELD_MANAGER = "ferry-operator/node";
 export const ANNOTATION_UPGRADE_STARTED = "ferry.dev/upgrade-started-at";

@@ -5,8 +5,8 @@
  */
 import type { Kube, Lease, Pod } from "@ferry/common";
 import { isNotFound } from "@ferry/common";
+import { applyStatus } from "@ferry/common/runtime";
 import { LABEL_GATEWAY, LABEL_NODE, LABEL_PART_OF, labels, nodeLeaseName } from "../../src/model/names.ts";
-import { applyStatus } from "../../src/runtime/status.ts";
 
 export interface Reported {
   version: string;

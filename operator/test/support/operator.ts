@@ -5,10 +5,9 @@
 import type { TestContext } from "node:test";
 import type { Kube } from "@ferry/common";
 import { createLogger } from "@ferry/common/log";
+import { EventRecorder, Metrics } from "@ferry/common/runtime";
 import type { OperatorConfig } from "../../src/gateway/context.ts";
 import { buildOperator } from "../../src/operator.ts";
-import { EventRecorder } from "../../src/runtime/events.ts";
-import { Metrics } from "../../src/runtime/metrics.ts";
 
 export function testConfig(kube: Kube, overrides: Partial<OperatorConfig> = {}): OperatorConfig {
   return {

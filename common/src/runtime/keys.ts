@@ -2,7 +2,7 @@
  * Work-queue keys: `namespace/name`, or `name` for cluster-scoped objects (the same key client-go
  * uses, so logs read the same).
  */
-import type { KubeObject } from "@ferry/common/kube";
+import type { KubeObject } from "../kube.ts";
 
 export function objectKey(object: KubeObject): string {
   const { namespace, name } = object.metadata;

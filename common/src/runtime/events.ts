@@ -14,8 +14,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { isNotFound, type Kube, type KubeObject } from "@ferry/common/kube";
 import type { Logger } from "pino";
+import { isNotFound, type Kube, type KubeObject } from "../kube.ts";
 import { microTime } from "./time.ts";
 
 export type EventType = "Normal" | "Warning";

@@ -5,7 +5,7 @@
  * Objects are shared, not copied: treat what `get` and `list` return as read-only (copy before
  * changing, e.g. `structuredClone`), or the cache silently disagrees with the server.
  */
-import type { KubeObject } from "@ferry/common/kube";
+import type { KubeObject } from "../kube.ts";
 import { objectKey } from "./keys.ts";
 
 /** What readers of a cache see. */

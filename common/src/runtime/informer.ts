@@ -9,8 +9,8 @@
  * change outside the API) is looked at again. Every restart is logged and counted.
  */
 import { setTimeout as delay } from "node:timers/promises";
-import { type Kube, KubeError, type KubeObject, type WatchEvent } from "@ferry/common/kube";
 import type { Logger } from "pino";
+import { type Kube, KubeError, type KubeObject, type WatchEvent } from "../kube.ts";
 import { type Backoff, backoffDelay } from "./backoff.ts";
 import { objectKey } from "./keys.ts";
 import type { Counter, Metrics } from "./metrics.ts";

@@ -9,7 +9,7 @@
  * `observedGeneration`, write only on change, and on a conflict (the object changed between read
  * and write) read again from the API server and recompute.
  */
-import { isConflict, type Kube, KubeError, type KubeObject, type ObjectRef } from "@ferry/common/kube";
+import { isConflict, type Kube, KubeError, type KubeObject, type ObjectRef } from "../kube.ts";
 import type { Condition } from "./conditions.ts";
 import { type ManagedFieldsEntry, statusApplyIsNoop } from "./managed-fields.ts";
 import { metaTime } from "./time.ts";

@@ -13,9 +13,9 @@
  * lease (empty holder) so that a standby takes over at its next poll instead of a lease later.
  */
 import { setTimeout as delay } from "node:timers/promises";
-import type { Lease } from "@ferry/common";
-import { isAlreadyExists, isConflict, type Kube } from "@ferry/common/kube";
 import type { Logger } from "pino";
+import type { Lease } from "../index.ts";
+import { isAlreadyExists, isConflict, type Kube } from "../kube.ts";
 import type { Metrics } from "./metrics.ts";
 import { microTime } from "./time.ts";
 

@@ -8,8 +8,8 @@
  * is not listed yet).
  */
 import { performance } from "node:perf_hooks";
-import type { Kube, KubeObject } from "@ferry/common/kube";
 import type { Logger } from "pino";
+import type { Kube, KubeObject } from "../kube.ts";
 import { DEFAULT_RESYNC_MS, Informer } from "./informer.ts";
 import { splitKey } from "./keys.ts";
 import type { Counter, Histogram, Metrics } from "./metrics.ts";
