@@ -192,18 +192,23 @@ interface DiscoveryList {
 class RestKube implements Kube {
   readonly server: string;
   readonly #kc: k8s.KubeConfig;
+  readonly #agent: http.Agent | undefined;
   readonly #resources = new Map<string, Promise<Map<string, Resource>>>();
 
-  constructor(kc: k8s.KubeConfig) {
+  constructor(kc: k8s.KubeConfig, options: ConnectOptions = {}) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error("the kubeconfig has no current cluster");
     this.server = cluster.server.replace(/\/+$/, "");
     this.#kc = kc;
+    this.#agent = options.agent;
   }
 
   async #options(method: string): Promise<https.RequestOptions> {
     const options: https.RequestOptions = { method, headers: { Accept: "application/json" } };
     await this.#kc.applyToHTTPSOptions(options);
+    // applyToHTTPSOptions puts its own agent in; the request still carries the CA and client
+    // certificate, which the given agent applies to every connection it opens.
+    if (this.#agent) options.agent = this.#agent;
     return options;
   }
 
@@ -265,9 +270,18 @@ class RestKube implements Kube {
         // A failed or stale discovery is retried on the next call (CRDs may have just been added).
         found.catch(() => this.#resources.delete(apiVersion));
       }
-      const resource = (await found.catch(() => undefined))?.get(kind);
+      let failure: unknown;
+      const resource = (
+        await found.catch((err: unknown) => {
+          failure = err;
+          return undefined;
+        })
+      )?.get(kind);
       if (resource) return resource;
       this.#resources.delete(apiVersion);
+      // A group the server does not serve is "no such resource"; a transport or proxy failure, or
+      // a refusal (401, 403), must reach the caller as what it is.
+      if (failure !== undefined && attempt === 1 && !isNotFound(failure)) throw failure;
     }
     throw new KubeError(404, "NotFound", `the server has no resource for ${kind} in ${apiVersion}`, []);
   }
@@ -460,13 +474,26 @@ class RestKube implements Kube {
   }
 }
 
+export interface ConnectOptions {
+  /**
+   * The agent for every request and watch, such as the agent process's proxy agent (an
+   * https.Agent for an https server). Without it, client-node's agent for the kubeconfig is used.
+   */
+  agent?: http.Agent;
+}
+
 /** A client for the cluster of a kubeconfig file (or the default one: $KUBECONFIG, ~/.kube/config). */
-export function connect(kubeconfigPath?: string): Kube {
-  return new RestKube(loadKubeConfig(kubeconfigPath));
+export function connect(kubeconfigPath?: string, options?: ConnectOptions): Kube {
+  return new RestKube(loadKubeConfig(kubeconfigPath), options);
 }
 
 /** A client from explicit coordinates: what an agent outside the cluster has (its registration key). */
-export function connectWithToken(server: string, caPem: string, token: string): Kube {
+export function connectWithToken(
+  server: string,
+  caPem: string,
+  token: string,
+  options?: ConnectOptions,
+): Kube {
   const kc = new k8s.KubeConfig();
   kc.loadFromOptions({
     clusters: [
@@ -476,5 +503,5 @@ export function connectWithToken(server: string, caPem: string, token: string): 
     contexts: [{ name: "ferry", cluster: "ferry", user: "ferry-agent" }],
     currentContext: "ferry",
   });
-  return new RestKube(kc);
+  return new RestKube(kc, options);
 }

@@ -147,6 +147,15 @@ async function managed(ctx: GatewayContext): Promise<StepOutcome> {
   }
   if (action.action !== "Steady" && action.action !== "WaitForPropagation") {
     await kube.apply(caSecretOf(ctx, ca), FIELD_MANAGER);
+    // Annotations set by someone else (a user's force-ca-rotation) are not ours to drop by
+    // leaving them out of an apply: remove them explicitly, or the rotation would restart.
+    const removed = Object.entries(action.annotations).filter(([, v]) => v === null);
+    if (removed.length > 0) {
+      await kube.mergePatch(
+        { apiVersion: "v1", kind: "Secret", namespace, name: caName },
+        { metadata: { annotations: Object.fromEntries(removed) } },
+      );
+    }
     await ctx.events.event(gw, "Normal", `CaRotation${action.action}`, action.message);
   }
 

@@ -71,10 +71,34 @@ export function blobContext(store: StoreConfig): ErrorContext {
   return { what: `Azure Blob ${where.replace(/\?.*$/, "")}/${c.container}`, credentials: store.credentials };
 }
 
+/** The blob endpoint a store talks to (for the proxy decision): account URL or connection string. */
+export function blobEndpointOf(store: StoreConfig): string | undefined {
+  const cs = store.credentials?.connectionString;
+  if (!cs) return store.connection.accountUrl;
+  const field = (name: string) => new RegExp(`(?:^|;)\\s*${name}=([^;]+)`, "i").exec(cs)?.[1]?.trim();
+  const endpoint = field("BlobEndpoint");
+  if (endpoint) return endpoint;
+  const account = field("AccountName");
+  if (!account) return undefined;
+  return `${field("DefaultEndpointsProtocol") ?? "https"}://${account}.blob.${field("EndpointSuffix") ?? "core.windows.net"}`;
+}
+
+/**
+ * Network options every Blob client gets, by the endpoint it talks to: the agent's proxy
+ * (agent/src/net/blob-network.ts), set once at start with setBlobNetwork. Without it the SDK's
+ * defaults apply (which read HTTPS_PROXY themselves, whatever the gateway's proxy mode).
+ */
+let blobNetwork: (endpoint: string | undefined) => StoragePipelineOptions = () => ({});
+
+export function setBlobNetwork(options: (endpoint: string | undefined) => StoragePipelineOptions): void {
+  blobNetwork = options;
+}
+
 export function blobServiceClient(
   store: StoreConfig,
-  pipeline: StoragePipelineOptions = {},
+  options: StoragePipelineOptions = {},
 ): BlobServiceClient {
+  const pipeline = { ...blobNetwork(blobEndpointOf(store)), ...options };
   const creds = store.credentials ?? {};
   const url = store.connection.accountUrl;
   if (creds.connectionString) return BlobServiceClient.fromConnectionString(creds.connectionString, pipeline);
