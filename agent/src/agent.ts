@@ -1,0 +1,257 @@
+/**
+ * One agent process, start to stop, as a flat list of steps: identity, instance id, GatewayNode,
+ * node Lease claim, heartbeat, credential key, ops server, worker, dispatcher campaign, status
+ * reports; then on SIGTERM the reverse: drain, hand back, release the leases. Resolves to the
+ * process's exit code.
+ */
+import os from "node:os";
+import { setTimeout as delay } from "node:timers/promises";
+import { isAlreadyExists, type Lease } from "@ferry/common";
+import type { Logger } from "@ferry/common/log";
+import {
+  applyStatus,
+  EventRecorder,
+  Metrics,
+  runLeaderElection,
+  startOpsServer,
+} from "@ferry/common/runtime";
+import type { LogicalGateway } from "@ferry/crds";
+import type { AgentConfig } from "./config.ts";
+import { CredentialResolver, loadPrivateKey } from "./credentials.ts";
+import { runDataStoreTester } from "./datastore-tester.ts";
+import { runDispatcher } from "./dispatcher.ts";
+import { Heartbeat } from "./heartbeat.ts";
+import { EXIT, resolveIdentity } from "./identity.ts";
+import { dispatcherLeaseName, FIELD_MANAGER, LEASE_API, leaseLabels, nodeRef } from "./names.ts";
+import { agentNodeStatus } from "./node-status.ts";
+import { claimNodeLease, ensureNode, loadInstanceId } from "./registration.ts";
+import { ResourceSampler } from "./resources.ts";
+import { Worker } from "./worker.ts";
+
+export async function runAgent(config: AgentConfig, rootLog: Logger, stop: AbortSignal): Promise<number> {
+  // 1. Who we are; a bad key ends here with one line.
+  const id = await resolveIdentity(config);
+  const { kube, namespace, gateway } = id;
+  const node = config.node;
+  const log = rootLog.child({ namespace, gateway, node });
+  const instance = await loadInstanceId(config.stateDir, namespace, node);
+  log.info({ identity: id.source, instance }, "starting");
+
+  // 2. The GatewayNode (an external one is created) and its Lease: a live duplicate is refused.
+  await ensureNode(kube, namespace, gateway, node, id.source !== "in-cluster");
+  const claimedAt = performance.now();
+  const claimed = await claimNodeLease(kube, namespace, gateway, node, instance, config.leaseMs, (holder) =>
+    log.warn(
+      { holder },
+      "the node's lease is held by another instance; waiting one lease period to see whether it is alive",
+    ),
+  );
+  log.info("node lease claimed");
+
+  const metrics = new Metrics();
+  const events = new EventRecorder(kube, { component: "ferry-agent", host: node }, log);
+  let exitCode = 0;
+  const shutdown = new AbortController();
+  const fatal = (code: number) => {
+    exitCode = code;
+    shutdown.abort();
+  };
+
+  // 3. Heartbeat; a stale lease stops the copies, a stolen one ends the process.
+  let worker: Worker | undefined;
+  const heartbeat = new Heartbeat(
+    {
+      kube,
+      namespace,
+      gateway,
+      node,
+      instance,
+      leaseMs: config.leaseMs,
+      renewMs: config.renewMs,
+      log,
+      onStale: () => worker?.stopAll("lease"),
+      onTaken: () => {
+        worker?.stopAll("lost");
+        fatal(EXIT.lost);
+      },
+    },
+    claimed,
+    claimedAt,
+  );
+  heartbeat.start();
+
+  // 4. The credential key (reloaded, so a key created after the agent started is picked up).
+  let privateKey: string | undefined;
+  const loadKey = async () => {
+    privateKey = await loadPrivateKey({
+      kube,
+      namespace,
+      gateway,
+      ...(config.credentialKeyDir ? { dir: config.credentialKeyDir } : {}),
+    }).catch((err: unknown) => {
+      log.warn({ err: { message: (err as Error).message } }, "could not load the credential key");
+      return privateKey;
+    });
+  };
+  await loadKey();
+  if (!privateKey)
+    log.warn("the gateway's credential key is not available: encrypted credentials cannot be opened");
+  const resolver = new CredentialResolver(kube, namespace, () => privateKey);
+
+  // 5. Worker.
+  let gw: LogicalGateway = id.gatewayObject;
+  worker = new Worker({
+    kube,
+    namespace,
+    gateway,
+    node,
+    instance,
+    log,
+    metrics,
+    events,
+    heartbeat,
+    resolver,
+    progressMs: config.progressMs,
+    defaultLimit: () => gw.spec.concurrency?.perNode ?? config.concurrency ?? Math.max(2, os.cpus().length),
+  });
+  const work = new AbortController();
+  await worker.start(work.signal);
+
+  // 6. Ops endpoint.
+  const ops =
+    config.opsPort >= 0
+      ? await startOpsServer({ port: config.opsPort, metrics, ready: () => heartbeat.fresh() })
+      : undefined;
+  if (ops) log.info({ port: ops.port }, "ops server listening");
+
+  // 7. Dispatcher campaign: every node stands by; the holder of the Lease dispatches.
+  let leading = false;
+  const campaign = new AbortController();
+  const dispatcherLeaseMs = config.dispatcherLeaseMs;
+  const renewEveryMs = Math.min(2000, dispatcherLeaseMs / 4);
+  await ensureDispatcherLease();
+  const campaigning = (async () => {
+    while (!campaign.signal.aborted) {
+      await runLeaderElection({
+        kube,
+        namespace,
+        name: dispatcherLeaseName(gateway),
+        identity: node,
+        leaseDurationMs: dispatcherLeaseMs,
+        renewEveryMs,
+        renewDeadlineMs: Math.floor((dispatcherLeaseMs * 2) / 3),
+        log,
+        signal: campaign.signal,
+        metrics,
+        onStartedLeading: async (signal) => {
+          leading = true;
+          log.info("this node is the dispatcher");
+          await Promise.all([
+            runDispatcher(
+              { kube, namespace, gateway, node, log: log.child({ role: "dispatcher" }), metrics, events },
+              signal,
+            ),
+            runDataStoreTester(
+              {
+                kube,
+                namespace,
+                gateway,
+                node,
+                resolver,
+                everyMs: config.testMs,
+                log: log.child({ role: "tester" }),
+              },
+              signal,
+            ),
+          ]);
+        },
+        onStoppedLeading: () => {
+          leading = false;
+        },
+      }).catch((err: unknown) => log.error({ err }, "dispatcher election failed"));
+      if (!campaign.signal.aborted)
+        await delay(renewEveryMs, undefined, { signal: campaign.signal }).catch(() => {});
+    }
+  })();
+
+  // 8. Status reports at a low rate; the key is re-read with them.
+  const sampler = new ResourceSampler();
+  const reporting = (async () => {
+    while (!shutdown.signal.aborted) {
+      try {
+        await report();
+      } catch (err) {
+        log.warn({ err }, "could not write the node status");
+      }
+      await delay(config.statusMs, undefined, { signal: shutdown.signal }).catch(() => {});
+      if (!privateKey) await loadKey();
+      gw =
+        (await kube
+          .get<LogicalGateway>({
+            apiVersion: id.gatewayObject.apiVersion,
+            kind: "LogicalGateway",
+            namespace,
+            name: gateway,
+          })
+          .catch(() => gw)) ?? gw;
+    }
+  })();
+  async function report(): Promise<void> {
+    const status = agentNodeStatus(
+      {
+        version: config.version,
+        dispatcher: leading,
+        resources: await sampler.sample(),
+        running: worker!.running,
+        limit: worker!.limit(),
+        ...(id.source === "in-cluster" ? { podName: process.env.HOSTNAME ?? os.hostname() } : {}),
+        hostName: os.hostname(),
+        credentialKeyLoaded: Boolean(privateKey),
+      },
+      new Date(),
+    );
+    await applyStatus(kube, nodeRef(namespace, node), FIELD_MANAGER, status);
+  }
+
+  async function ensureDispatcherLease(): Promise<void> {
+    // Created with its labels before the election (which would create it with fewer), free.
+    try {
+      await kube.create<Lease>({
+        apiVersion: LEASE_API,
+        kind: "Lease",
+        metadata: {
+          name: dispatcherLeaseName(gateway),
+          namespace,
+          labels: leaseLabels(gateway, "dispatcher-lease"),
+        },
+        spec: { holderIdentity: "", leaseDurationSeconds: Math.ceil(dispatcherLeaseMs / 1000) },
+      });
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+    }
+  }
+
+  // Wait for SIGTERM (or a fatal loss of the node Lease).
+  const onStop = () => shutdown.abort();
+  stop.addEventListener("abort", onStop, { once: true });
+  if (stop.aborted) shutdown.abort();
+  await new Promise<void>((resolve) =>
+    shutdown.signal.addEventListener("abort", () => resolve(), { once: true }),
+  );
+
+  // Stop: no new jobs; running ones finish within the grace period or are handed back; then the
+  // dispatcher Lease is released (another node takes over at once) and the node Lease last.
+  log.info({ drainMs: config.drainMs, running: worker.running }, "stopping");
+  if (exitCode === 0) await worker.drain(config.drainMs);
+  campaign.abort();
+  await campaigning;
+  work.abort();
+  await reporting;
+  if (exitCode === 0) {
+    await report().catch(() => {});
+    await heartbeat.release().catch((err: unknown) => log.warn({ err }, "could not release the node lease"));
+  } else heartbeat.stop();
+  await ops?.close(1000);
+  log.info({ exitCode }, "stopped");
+  return exitCode;
+}

@@ -1,0 +1,126 @@
+/**
+ * Who this agent is and how it talks to the API server: the pod's ServiceAccount (in-cluster
+ * config), a registration key (external node) or a kubeconfig (development). The first request
+ * (reading the LogicalGateway) doubles as the check of the identity, so that a rotated, foreign or
+ * malformed key ends the process with one clear line instead of a stack trace.
+ */
+import { readFile } from "node:fs/promises";
+import {
+  connect,
+  connectWithToken,
+  decodeRegistrationKey,
+  type Kube,
+  KubeError,
+  RegistrationKeyError,
+} from "@ferry/common";
+import type { LogicalGateway } from "@ferry/crds";
+import type { AgentConfig } from "./config.ts";
+import { API_VERSION } from "./names.ts";
+
+/** An error that ends the agent with one line on stderr and `exitCode`. */
+export class FatalError extends Error {
+  override readonly name = "FatalError";
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 2) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+export const EXIT = { usage: 64, key: 3, duplicate: 4, lost: 5 } as const;
+
+export interface Identity {
+  kube: Kube;
+  namespace: string;
+  gateway: string;
+  /** How it was obtained, for the log. */
+  source: "key" | "kubeconfig" | "in-cluster";
+  gatewayObject: LogicalGateway;
+}
+
+export async function resolveIdentity(config: AgentConfig): Promise<Identity> {
+  let kube: Kube;
+  let namespace = config.namespace;
+  let gateway = config.gateway;
+  let source: Identity["source"];
+  if (config.key !== undefined || config.keyFile !== undefined) {
+    let text = config.key;
+    if (text === undefined) {
+      try {
+        text = await readFile(config.keyFile!, "utf8");
+      } catch (err) {
+        throw new FatalError(
+          `cannot read the key file ${config.keyFile}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+          EXIT.key,
+        );
+      }
+    }
+    let key: ReturnType<typeof decodeRegistrationKey>;
+    try {
+      key = decodeRegistrationKey(text);
+    } catch (err) {
+      if (err instanceof RegistrationKeyError) throw new FatalError(err.message, EXIT.key);
+      throw err;
+    }
+    if (gateway && gateway !== key.gateway) {
+      throw new FatalError(`the registration key is for gateway ${key.gateway}, not ${gateway}`, EXIT.key);
+    }
+    if (namespace && namespace !== key.namespace) {
+      throw new FatalError(
+        `the registration key is for namespace ${key.namespace}, not ${namespace}`,
+        EXIT.key,
+      );
+    }
+    namespace = key.namespace;
+    gateway = key.gateway;
+    try {
+      kube = connectWithToken(key.server, key.ca, key.token);
+    } catch {
+      throw new FatalError("the registration key is malformed: its server or CA cannot be used", EXIT.key);
+    }
+    source = "key";
+  } else {
+    try {
+      kube = connect(config.kubeconfig);
+    } catch (err) {
+      throw new FatalError(`cannot load the cluster configuration: ${(err as Error).message}`, EXIT.key);
+    }
+    source = config.kubeconfig ? "kubeconfig" : "in-cluster";
+  }
+  if (!namespace || !gateway) {
+    throw new FatalError(
+      "the gateway is unknown: give --key, or FERRY_NAMESPACE and FERRY_GATEWAY (--namespace, --gateway)",
+      EXIT.usage,
+    );
+  }
+  let gatewayObject: LogicalGateway | undefined;
+  try {
+    gatewayObject = await kube.get<LogicalGateway>({
+      apiVersion: API_VERSION,
+      kind: "LogicalGateway",
+      namespace,
+      name: gateway,
+    });
+  } catch (err) {
+    throw identityError(err, namespace, gateway);
+  }
+  if (!gatewayObject) throw new FatalError(`gateway ${namespace}/${gateway} does not exist`, EXIT.key);
+  return { kube, namespace, gateway, source, gatewayObject };
+}
+
+function identityError(err: unknown, namespace: string, gateway: string): FatalError {
+  if (err instanceof KubeError && err.code === 401) {
+    return new FatalError(
+      "the API server refused the credentials (401): the registration key was rotated or revoked; get the current key with `ferry register`",
+      EXIT.key,
+    );
+  }
+  if (err instanceof KubeError && err.code === 403) {
+    return new FatalError(
+      `the credentials do not grant access to gateway ${namespace}/${gateway} (403): the key belongs to another gateway`,
+      EXIT.key,
+    );
+  }
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return new FatalError(`cannot reach the API server: ${code ?? (err as Error)?.message ?? err}`, EXIT.key);
+}

@@ -1,0 +1,417 @@
+/**
+ * The worker: runs the jobs the dispatcher gave this node (it watches only CopyJobs labelled
+ * ferry.dev/node=<me>), up to its concurrency limit, which is read again before every start
+ * because the operator may change it at any time.
+ *
+ * One run per job holds one slot from its start to its end, retries included: transient failures
+ * are retried in place (attempt n+1 on this node, after an exponential, jittered delay, recorded
+ * in status as Assigned with the attempt's future startTime) rather than sent back to the queue,
+ * so the partition plan and the open connections stay warm and the dispatcher has nothing to do;
+ * if this node dies meanwhile, the dispatcher takes the job back like any other.
+ *
+ * Every status write goes through updateJobStatus with the ownership guard "node is me and the
+ * attempt is mine". A run that finds the job is no longer its own stops without writing anything.
+ */
+import { setTimeout as delay } from "node:timers/promises";
+import type { Kube, Lease } from "@ferry/common";
+import type { Logger } from "@ferry/common/log";
+import { type EventRecorder, Informer, type Metrics } from "@ferry/common/runtime";
+import type { CopyJob, CopyProgress, GatewayNode } from "@ferry/crds";
+import { CredentialError, type CredentialResolver } from "./credentials.ts";
+import { type CommittedPartitionInfo, DataPlaneError, runCopy, type StoreConfig } from "./dataplane/index.ts";
+import type { Heartbeat } from "./heartbeat.ts";
+import { ownedBy, updateJobStatus } from "./job-writer.ts";
+import { ANNOTATION_INSTANCE, API_VERSION, jobRef, LABEL_NODE, leaseRef, nodeLeaseName } from "./names.ts";
+import {
+  failed,
+  isFinal,
+  requeued,
+  retryingInPlace,
+  running,
+  succeeded,
+  withCommittedPartition,
+  withProgress,
+} from "./policy/job-status.ts";
+import { decideRetry } from "./policy/retry.ts";
+
+export interface WorkerOptions {
+  kube: Kube;
+  namespace: string;
+  gateway: string;
+  node: string;
+  instance: string;
+  log: Logger;
+  metrics: Metrics;
+  events: EventRecorder;
+  heartbeat: Heartbeat;
+  resolver: CredentialResolver;
+  progressMs: number;
+  /** The slots when neither the node nor the gateway sets them. */
+  defaultLimit: () => number;
+}
+
+type StopReason = "shutdown" | "lease" | "lost";
+
+interface Run {
+  attempt: number;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+export class Worker {
+  readonly #o: WorkerOptions;
+  readonly #jobs: Informer<CopyJob>;
+  readonly #self: Informer<GatewayNode>;
+  readonly #runs = new Map<string, Run>();
+  /** Job attempts this process ran to an end, so a lagging cache does not look like an orphan. */
+  readonly #ended = new Set<string>();
+  #accepting = true;
+  #wake: () => void = () => {};
+  readonly #runningGauge;
+  readonly #rows;
+  readonly #bytes;
+  readonly #results;
+
+  constructor(options: WorkerOptions) {
+    this.#o = options;
+    const { kube, namespace, node, log, metrics } = options;
+    this.#jobs = new Informer<CopyJob>(
+      kube,
+      {
+        apiVersion: API_VERSION,
+        kind: "CopyJob",
+        namespace,
+        labelSelector: `${LABEL_NODE}=${node}`,
+        resyncMs: 60_000,
+      },
+      log,
+      metrics,
+    );
+    this.#self = new Informer<GatewayNode>(
+      kube,
+      { apiVersion: API_VERSION, kind: "GatewayNode", namespace, fieldSelector: `metadata.name=${node}` },
+      log,
+    );
+    this.#runningGauge = metrics.gauge("ferry_worker_jobs_running", "CopyJobs running on this node.");
+    this.#rows = metrics.counter("ferry_copy_rows_total", "Rows copied by this node (committed partitions).");
+    this.#bytes = metrics.counter(
+      "ferry_copy_bytes_total",
+      "Bytes written by this node (committed partitions).",
+    );
+    this.#results = metrics.counter("ferry_worker_attempts_total", "Attempts this node ended, by result.", [
+      "result",
+    ]);
+  }
+
+  get running(): number {
+    return this.#runs.size;
+  }
+
+  limit(): number {
+    const spec = this.#self.store.list()[0]?.spec.concurrencyLimit;
+    return spec ?? this.#o.defaultLimit();
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    const poke = () => this.#wake();
+    this.#jobs.on(poke);
+    this.#self.on(poke);
+    await Promise.all([this.#jobs.start(signal), this.#self.start(signal)]);
+    void this.#loop(signal);
+  }
+
+  async #loop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted && this.#accepting) {
+      try {
+        await this.#schedule();
+      } catch (err) {
+        this.#o.log.warn({ err }, "scheduling pass failed");
+      }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        delay(1000, undefined, { signal }).then(resolve, resolve);
+      });
+      this.#wake = () => {};
+    }
+  }
+
+  async #schedule(): Promise<void> {
+    const { node } = this.#o;
+    for (const job of this.#jobs.store.list()) {
+      const s = job.status;
+      if (!this.#accepting || !this.#o.heartbeat.fresh()) return;
+      if (s?.node !== node || isFinal(s) || this.#runs.has(job.metadata.name)) continue;
+      const key = `${job.metadata.name}#${s.attempt}`;
+      if (this.#ended.has(key)) continue;
+      if (s.phase === "Running") {
+        // Running here but not in this process: a previous process of this node ran it.
+        this.#ended.add(key);
+        await this.#handBack(
+          job.metadata.name,
+          s.attempt ?? 0,
+          "NodeRestarted",
+          `node ${node} restarted during attempt ${s.attempt}`,
+        );
+        continue;
+      }
+      if (s.phase !== "Assigned") continue;
+      if (this.#runs.size >= this.limit()) return;
+      this.#startRun(job);
+    }
+  }
+
+  #startRun(job: CopyJob): void {
+    const name = job.metadata.name;
+    const abort = new AbortController();
+    const run: Run = { attempt: job.status?.attempt ?? 0, abort, done: Promise.resolve() };
+    this.#runs.set(name, run);
+    this.#runningGauge.set({}, this.#runs.size);
+    run.done = this.#run(job, run)
+      .catch((err: unknown) => this.#o.log.error({ err, job: name }, "job run failed unexpectedly"))
+      .finally(() => {
+        this.#ended.add(`${name}#${run.attempt}`);
+        this.#runs.delete(name);
+        this.#runningGauge.set({}, this.#runs.size);
+        this.#wake();
+      });
+  }
+
+  /** One job, through its retries in place, until it ends or is no longer ours. */
+  async #run(first: CopyJob, run: Run): Promise<void> {
+    const { kube, namespace, node } = this.#o;
+    const name = first.metadata.name;
+    for (;;) {
+      const attempt = run.attempt;
+      const log = this.#o.log.child({ job: name, node, attempt });
+      // A retry in place starts at its attempt's startTime.
+      const startAt = Date.parse(first.status?.attempts?.at(-1)?.startTime ?? "") || 0;
+      if (startAt > Date.now())
+        await delay(startAt - Date.now(), undefined, { signal: run.abort.signal }).catch(() => {});
+      if (run.abort.signal.aborted) return this.#stopped(name, run, log);
+      const started = await updateJobStatus(kube, namespace, name, (j) =>
+        ownedBy(j, node, attempt) && j.status?.phase === "Assigned"
+          ? running(j.status, new Date())
+          : undefined,
+      );
+      if (!started) {
+        log.info("the job is no longer this node's; not starting");
+        return;
+      }
+      log.info("attempt started");
+      const outcome = await this.#attempt(started, run, log);
+      if (outcome.type === "done") return;
+      if (outcome.type === "stopped") return this.#stopped(name, run, log);
+      const err = outcome.error;
+      const decision = decideRetry(err, attempt, started.spec.retry);
+      const now = new Date();
+      if (!decision.retry) {
+        this.#results.inc({ result: "Failed" });
+        const written = await updateJobStatus(kube, namespace, name, (j) =>
+          ownedBy(j, node, attempt) ? failed(j.status, err.reason, err.message, now) : undefined,
+        );
+        log.error({ reason: err.reason, why: decision.why }, `job failed: ${err.message}`);
+        if (written) void this.#o.events.event(written, "Warning", err.reason, err.message, "Copy");
+        return;
+      }
+      this.#results.inc({ result: "Retried" });
+      const written = await updateJobStatus(kube, namespace, name, (j) =>
+        ownedBy(j, node, attempt)
+          ? retryingInPlace(j.status!, err.reason, err.message, decision.delayMs, now)
+          : undefined,
+      );
+      if (!written) return;
+      log.warn(
+        { reason: err.reason, delayMs: Math.round(decision.delayMs) },
+        `transient failure, retrying: ${err.message}`,
+      );
+      first = written;
+      run.attempt = written.status?.attempt ?? attempt + 1;
+    }
+  }
+
+  async #attempt(
+    job: CopyJob,
+    run: Run,
+    log: Logger,
+  ): Promise<
+    | { type: "done" }
+    | { type: "stopped" }
+    | { type: "error"; error: { reason: string; message: string; transient: boolean } }
+  > {
+    const { kube, namespace, node, resolver } = this.#o;
+    const name = job.metadata.name;
+    const attempt = run.attempt;
+    let source: StoreConfig;
+    let sink: StoreConfig;
+    try {
+      [source, sink] = await Promise.all([
+        resolver.store(job.spec.source.dataStoreRef.name, job.spec.gatewayRef.name),
+        resolver.store(job.spec.sink.dataStoreRef.name, job.spec.gatewayRef.name),
+      ]);
+    } catch (err) {
+      if (err instanceof CredentialError)
+        return { type: "error", error: { reason: err.reason, message: err.message, transient: false } };
+      return {
+        type: "error",
+        error: {
+          reason: "DataStoreUnavailable",
+          message: `cannot read the data stores: ${(err as Error).message}`,
+          transient: true,
+        },
+      };
+    }
+    // Status writes of one job never overlap: checkpoint and progress are written in order.
+    let chain: Promise<unknown> = Promise.resolve();
+    const write = (decide: (j: CopyJob) => ReturnType<typeof withProgress> | undefined) => {
+      const next = chain.then(() =>
+        updateJobStatus(kube, namespace, name, (j) => (ownedBy(j, node, attempt) ? decide(j) : undefined)),
+      );
+      chain = next.catch(() => {});
+      return next;
+    };
+    let latest: CopyProgress | undefined;
+    let lastWrite = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const flushProgress = () => {
+      timer = undefined;
+      if (!latest) return;
+      const progress = latest;
+      latest = undefined;
+      lastWrite = Date.now();
+      void write((j) => withProgress(j.status!, progress)).catch((err: unknown) =>
+        log.warn({ err }, "progress write failed"),
+      );
+    };
+    const onProgress = (progress: CopyProgress) => {
+      latest = progress;
+      if (timer) return;
+      timer = setTimeout(flushProgress, Math.max(0, lastWrite + this.#o.progressMs - Date.now()));
+    };
+    const onPartitionCommitted = async (p: CommittedPartitionInfo) => {
+      const written = await write((j) =>
+        withCommittedPartition(j.status!, {
+          id: p.id,
+          rows: p.rows,
+          bytes: p.bytes,
+          checksum: p.checksum,
+          uri: p.uri,
+        }),
+      );
+      if (!written) throw new Error("the job is no longer this node's attempt");
+      this.#rows.inc({}, p.rows);
+      this.#bytes.inc({}, p.bytes);
+      log.info({ partition: p.id, rows: p.rows }, "partition committed");
+    };
+    const fence = async () => {
+      if (run.abort.signal.aborted) throw new Error(`stopping (${String(run.abort.signal.reason)})`);
+      if (!this.#o.heartbeat.fresh())
+        throw new Error("this node's heartbeat lease was not renewed within its duration");
+      const [current, lease] = await Promise.all([
+        kube.get<CopyJob>(jobRef(namespace, name)),
+        kube.get<Lease>(leaseRef(namespace, nodeLeaseName(node))),
+      ]);
+      if (!current || !ownedBy(current, node, attempt))
+        throw new Error(
+          `the job is now ${current?.status?.phase ?? "gone"} on node ${current?.status?.node ?? "none"}, attempt ${current?.status?.attempt}`,
+        );
+      if (
+        lease?.spec.holderIdentity !== node ||
+        lease.metadata.annotations?.[ANNOTATION_INSTANCE] !== this.#o.instance
+      ) {
+        throw new Error("this node's heartbeat lease is held by another instance");
+      }
+    };
+    try {
+      const result = await runCopy({
+        job: { uid: job.metadata.uid ?? name, name, namespace, spec: job.spec },
+        source,
+        sink,
+        attempt,
+        checkpoint: job.status?.checkpoint?.committedPartitions ?? [],
+        onPartitionCommitted,
+        onProgress,
+        fence,
+        signal: run.abort.signal,
+        log,
+      });
+      clearTimeout(timer);
+      await chain;
+      const now = new Date();
+      const { contentChecksum: _c, ...output } = result.output;
+      const done = await updateJobStatus(kube, namespace, name, (j) =>
+        ownedBy(j, node, attempt) ? succeeded(j.status!, output, result.progress, now) : undefined,
+      );
+      if (done) {
+        this.#results.inc({ result: "Succeeded" });
+        log.info({ rows: output.rows, parts: output.uris?.length }, "job succeeded");
+      } else {
+        log.warn("copied, but the job is no longer this node's attempt: not marking it Succeeded");
+      }
+      return { type: "done" };
+    } catch (err) {
+      clearTimeout(timer);
+      await chain;
+      if (run.abort.signal.aborted) return { type: "stopped" };
+      if (err instanceof DataPlaneError && err.reason === "Fenced") {
+        log.warn(`fenced: ${err.message}`);
+        this.#results.inc({ result: "Fenced" });
+        return { type: "done" };
+      }
+      // Not ours any more (a checkpoint write was refused): stop quietly.
+      const current = await kube.get<CopyJob>(jobRef(namespace, name)).catch(() => undefined);
+      if (current && !ownedBy(current, node, attempt)) {
+        log.warn("the job moved to another node or attempt; stopping");
+        return { type: "done" };
+      }
+      if (err instanceof DataPlaneError)
+        return {
+          type: "error",
+          error: { reason: err.reason, message: err.message, transient: err.transient },
+        };
+      return {
+        type: "error",
+        error: { reason: "Unexpected", message: (err as Error)?.message ?? String(err), transient: true },
+      };
+    }
+  }
+
+  async #stopped(name: string, run: Run, log: Logger): Promise<void> {
+    const reason = run.abort.signal.reason as StopReason;
+    if (reason === "shutdown") {
+      await this.#handBack(
+        name,
+        run.attempt,
+        "NodeShutdown",
+        `node ${this.#o.node} shut down during attempt ${run.attempt}`,
+      );
+      log.info("handed back on shutdown");
+    } else {
+      log.warn({ reason }, "attempt stopped without committing more");
+    }
+  }
+
+  async #handBack(name: string, attempt: number, reason: string, message: string): Promise<void> {
+    const now = new Date();
+    await updateJobStatus(this.#o.kube, this.#o.namespace, name, (j) =>
+      ownedBy(j, this.#o.node, attempt) ? requeued(j.status!, reason, message, now) : undefined,
+    );
+  }
+
+  /** The lease went stale or was taken: stop every copy before it commits anything more. */
+  stopAll(reason: StopReason): void {
+    for (const run of this.#runs.values()) run.abort.abort(reason);
+  }
+
+  /** SIGTERM: take no more jobs, let running ones finish for `graceMs`, hand back the rest. */
+  async drain(graceMs: number): Promise<void> {
+    this.#accepting = false;
+    this.#wake();
+    const all = () => Promise.all([...this.#runs.values()].map((r) => r.done));
+    const finished = await Promise.race([all().then(() => true), delay(graceMs).then(() => false)]);
+    if (!finished) {
+      this.#o.log.info({ jobs: [...this.#runs.keys()] }, "grace period over: handing back running jobs");
+      this.stopAll("shutdown");
+      await all();
+    }
+  }
+}

@@ -1,0 +1,365 @@
+/**
+ * Real agent processes against the real control plane, PostgreSQL and Azurite (no operator):
+ * dispatch without double assignment, dispatcher failover, worker crash, fencing, permanent
+ * failures, key rejection, duplicate node names and secret hygiene.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
+import { encodeRegistrationKey, type Kube, type Lease, loadKubeConfig } from "@ferry/common";
+import type { CopyJob } from "@ferry/crds";
+import { type AzuriteServer, type PostgresServer, startAzurite, startPostgres } from "@ferry/hack/services";
+import { eventually, installCrds, testKube, testNamespace } from "@ferry/hack/testing";
+import {
+  type AgentProcess,
+  assignmentsIn,
+  devAgent,
+  jobFor,
+  setupGateway,
+  startAgent,
+} from "./support/agents.ts";
+
+let pg: PostgresServer;
+let azurite: AzuriteServer;
+const agents: AgentProcess[] = [];
+const SLOW = "SELECT id, note FROM orders WHERE slow_ok(id)";
+
+before(async () => {
+  await installCrds(testKube());
+  [pg, azurite] = await Promise.all([startPostgres(), startAzurite()]);
+});
+after(async () => {
+  for (const a of agents) a.kill("SIGKILL");
+  await Promise.all([pg?.stop(), azurite?.stop()]);
+});
+
+function spawnAgents(kubeconfig: string, ns: string, gw: string, names: string[]): AgentProcess[] {
+  const started = names.map((n) => devAgent(kubeconfig, ns, gw, n));
+  agents.push(...started);
+  return started;
+}
+
+const getJob = (kube: Kube, ns: string, name: string) =>
+  kube.get<CopyJob>({ apiVersion: "ferry.dev/v1alpha1", kind: "CopyJob", namespace: ns, name });
+const dispatcherHolder = async (kube: Kube, ns: string, gw: string) =>
+  (
+    await kube.get<Lease>({
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      namespace: ns,
+      name: `ferry-dispatcher-${gw}`,
+    })
+  )?.spec.holderIdentity || undefined;
+
+async function manifest(
+  container: string,
+  name: string,
+): Promise<{ rows: number; parts: { partition: string; rows: number }[] }> {
+  const { BlobServiceClient } = await import("@azure/storage-blob");
+  const blob = BlobServiceClient.fromConnectionString(azurite.connectionString)
+    .getContainerClient(container)
+    .getBlobClient(`out/${name}/_SUCCESS`);
+  return JSON.parse((await blob.downloadToBuffer()).toString("utf8"));
+}
+
+async function assertExact(container: string, job: CopyJob, rows: number, partitions: number): Promise<void> {
+  const m = await manifest(container, job.metadata.name);
+  assert.equal(m.rows, rows, "rows in the manifest");
+  assert.equal(m.parts.length, partitions, "one part per partition");
+  assert.equal(new Set(m.parts.map((p) => p.partition)).size, partitions);
+  assert.equal(
+    m.parts.reduce((s, p) => s + p.rows, 0),
+    rows,
+  );
+  assert.equal(job.status?.output?.rows, rows);
+}
+
+async function assertNoSecrets(
+  kube: Kube,
+  ns: string,
+  secrets: string[],
+  procs: AgentProcess[],
+): Promise<void> {
+  const texts: string[] = procs.flatMap((a) => a.lines);
+  for (const kind of ["CopyJob", "DataStore", "GatewayNode"])
+    texts.push(JSON.stringify(await kube.list("ferry.dev/v1alpha1", kind, ns)));
+  texts.push(JSON.stringify(await kube.list("v1", "Event", ns)));
+  for (const secret of secrets)
+    for (const t of texts) assert.ok(!t.includes(secret), `a secret appears in: ${t.slice(0, 300)}`);
+}
+
+describe("agents", () => {
+  test("dispatch: one dispatcher, no double assignment, every job exact; bad credentials fail fast; no secret leaks", async (t) => {
+    const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
+    const setup = await setupGateway(kube, ns, pg, azurite, 2000);
+    const procs = spawnAgents(kubeconfig, ns, setup.gateway, ["n1", "n2", "n3"]);
+    const names = Array.from({ length: 6 }, (_, i) => `job-${i}`);
+    for (const n of names) await kube.create(jobFor(ns, setup.gateway, n));
+    await kube.create(jobFor(ns, setup.gateway, "bad", { source: "pg-bad" }));
+    const done = await eventually(
+      "every job final",
+      async () => {
+        const jobs = await Promise.all([...names, "bad"].map((n) => getJob(kube, ns, n)));
+        return jobs.every((j) => j?.status?.phase === "Succeeded" || j?.status?.phase === "Failed") && jobs;
+      },
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
+    for (const j of done.slice(0, 6)) {
+      assert.equal(
+        j!.status?.phase,
+        "Succeeded",
+        `${j!.metadata.name}: ${JSON.stringify(j!.status?.conditions)}`,
+      );
+      await assertExact(setup.container, j!, setup.rows, 4);
+    }
+    const bad = done[6]!;
+    assert.equal(bad.status?.phase, "Failed");
+    assert.equal(bad.status?.attempts?.length, 1, "a permanent error is not retried");
+    console.log(
+      `bad credentials: ${bad.status?.attempts?.[0]?.reason}: ${bad.status?.attempts?.[0]?.message}`,
+    );
+    const assigned = assignmentsIn(procs);
+    const keys = assigned.map((a) => `${a.job}#${a.attempt}`);
+    assert.equal(new Set(keys).size, keys.length, `an attempt was assigned twice: ${keys}`);
+    const holders = new Set(
+      procs.filter((p) => p.lines.some((l) => l.includes("this node is the dispatcher"))).map((p) => p.node),
+    );
+    assert.equal(holders.size, 1, "exactly one dispatcher");
+    console.log(
+      `jobs per node: ${JSON.stringify(Object.fromEntries(["n1", "n2", "n3"].map((n) => [n, assigned.filter((a) => a.node === n).length])))}`,
+    );
+    // The heartbeat and status the operator reads.
+    const node = await kube.get<{ status?: Record<string, unknown> } & import("@ferry/common").KubeObject>({
+      apiVersion: "ferry.dev/v1alpha1",
+      kind: "GatewayNode",
+      namespace: ns,
+      name: "n1",
+    });
+    assert.ok(node?.status?.lastHeartbeatTime && node.status.resources && node.status.jobs);
+    const lease = await kube.get<Lease>({
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      namespace: ns,
+      name: "ferry-node-n1",
+    });
+    assert.equal(lease?.metadata.labels?.["ferry.dev/gateway"], setup.gateway);
+    // Graceful stop: exit 0, lease released.
+    procs[0]!.kill("SIGTERM");
+    assert.equal(await procs[0]!.exited, 0);
+    const released = await kube.get<Lease>({
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      namespace: ns,
+      name: "ferry-node-n1",
+    });
+    assert.equal(released?.spec.holderIdentity, "");
+    await assertNoSecrets(kube, ns, setup.secrets, procs);
+    for (const p of procs) p.kill("SIGKILL");
+  });
+
+  test("dispatcher failover: SIGKILL the dispatcher, another takes over within one lease period", async (t) => {
+    const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
+    const setup = await setupGateway(kube, ns, pg, azurite, 500);
+    const procs = spawnAgents(kubeconfig, ns, setup.gateway, ["a1", "a2", "a3"]);
+    const first = await eventually("a dispatcher", () => dispatcherHolder(kube, ns, setup.gateway), {
+      timeoutMs: 30_000,
+    });
+    await kube.create(jobFor(ns, setup.gateway, "before"));
+    await eventually(
+      "first job done",
+      async () => (await getJob(kube, ns, "before"))?.status?.phase === "Succeeded",
+      { timeoutMs: 60_000 },
+    );
+    const killed = procs.find((p) => p.node === first)!;
+    const killedAt = Date.now();
+    killed.kill("SIGKILL");
+    const next = await eventually(
+      "another dispatcher",
+      async () => {
+        const h = await dispatcherHolder(kube, ns, setup.gateway);
+        return h && h !== first ? h : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
+    const failoverMs = Date.now() - killedAt;
+    console.log(`dispatcher failover: ${first} -> ${next} in ${failoverMs} ms (lease 3 s)`);
+    assert.ok(failoverMs < 3000 + 2500, `failover took ${failoverMs} ms`);
+    for (const n of ["after-1", "after-2"]) await kube.create(jobFor(ns, setup.gateway, n));
+    for (const n of ["after-1", "after-2"]) {
+      const j = await eventually(
+        `${n} done`,
+        async () => {
+          const j = await getJob(kube, ns, n);
+          return j?.status?.phase === "Succeeded" && j;
+        },
+        { timeoutMs: 60_000 },
+      );
+      assert.notEqual(j.status?.node, first);
+    }
+    const keys = assignmentsIn(procs).map((a) => `${a.job}#${a.attempt}`);
+    assert.equal(new Set(keys).size, keys.length, `an attempt was assigned twice: ${keys}`);
+    for (const p of procs) p.kill("SIGKILL");
+  });
+
+  test("worker crash: SIGKILL mid-copy, the job is taken back (NodeLost) and finished elsewhere, exactly", async (t) => {
+    const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
+    const setup = await setupGateway(kube, ns, pg, azurite, 1200);
+    const procs = spawnAgents(kubeconfig, ns, setup.gateway, ["w1", "w2"]);
+    await eventually("a dispatcher", () => dispatcherHolder(kube, ns, setup.gateway), { timeoutMs: 30_000 });
+    await kube.create(jobFor(ns, setup.gateway, "slow", { query: SLOW, partitions: 6 }));
+    const running = await eventually(
+      "a committed partition",
+      async () => {
+        const j = await getJob(kube, ns, "slow");
+        return (
+          (j?.status?.checkpoint?.committedPartitions?.length ?? 0) >= 1 &&
+          j?.status?.phase === "Running" &&
+          j
+        );
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    const victim = procs.find((p) => p.node === running.status?.node)!;
+    victim.kill("SIGKILL");
+    const done = await eventually(
+      "job done elsewhere",
+      async () => {
+        const j = await getJob(kube, ns, "slow");
+        return j?.status?.phase === "Succeeded" && j;
+      },
+      { timeoutMs: 90_000, intervalMs: 250 },
+    );
+    assert.equal(done.status?.attempts?.[0]?.reason, "NodeLost");
+    assert.notEqual(done.status?.node, victim.node);
+    await assertExact(setup.container, done, setup.rows, 6);
+    for (const p of procs) p.kill("SIGKILL");
+  });
+
+  test("fencing: a worker whose lease went stale stops and commits nothing more", async (t) => {
+    const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
+    const setup = await setupGateway(kube, ns, pg, azurite, 1200);
+    const procs = spawnAgents(kubeconfig, ns, setup.gateway, ["f1", "f2"]);
+    await eventually("a dispatcher", () => dispatcherHolder(kube, ns, setup.gateway), { timeoutMs: 30_000 });
+    // The paused worker must not be the dispatcher, or no one takes its job back until failover.
+    const holder = await dispatcherHolder(kube, ns, setup.gateway);
+    const other = procs.find((p) => p.node !== holder)!;
+    await kube.mergePatch(
+      { apiVersion: "ferry.dev/v1alpha1", kind: "GatewayNode", namespace: ns, name: holder! },
+      { spec: { cordoned: true } },
+    );
+    await kube.create(jobFor(ns, setup.gateway, "fenced", { query: SLOW, partitions: 6 }));
+    await eventually(
+      "a committed partition",
+      async () => {
+        const j = await getJob(kube, ns, "fenced");
+        return (
+          (j?.status?.checkpoint?.committedPartitions?.length ?? 0) >= 1 && j?.status?.node === other.node
+        );
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    other.kill("SIGSTOP");
+    await kube.mergePatch(
+      { apiVersion: "ferry.dev/v1alpha1", kind: "GatewayNode", namespace: ns, name: holder! },
+      { spec: { cordoned: false } },
+    );
+    await eventually(
+      "taken back",
+      async () => (await getJob(kube, ns, "fenced"))?.status?.attempts?.[0]?.reason === "NodeLost",
+      { timeoutMs: 30_000 },
+    );
+    // Only the fenced attempt counts: once resumed, the node may rightly be given a later one.
+    const fencedCommits = () =>
+      other.lines.filter((l) => l.includes("partition committed") && l.includes('"attempt":1,')).length;
+    const commitsBefore = fencedCommits();
+    assert.ok(commitsBefore >= 1, "the fenced attempt's commits are seen in its log");
+    other.kill("SIGCONT");
+    const done = await eventually(
+      "job done",
+      async () => {
+        const j = await getJob(kube, ns, "fenced");
+        return j?.status?.phase === "Succeeded" && j;
+      },
+      { timeoutMs: 90_000, intervalMs: 250 },
+    );
+    await delay(1500);
+    const commitsAfter = fencedCommits();
+    assert.equal(commitsAfter, commitsBefore, "the fenced worker committed after resuming");
+    assert.ok(
+      other.lines.some((l) => l.includes("heartbeat lease is stale") || l.includes("fenced")),
+      "the worker noticed",
+    );
+    await assertExact(setup.container, done, setup.rows, 6);
+    for (const p of procs) p.kill("SIGKILL");
+  });
+
+  test("keys and names: malformed, revoked and foreign keys, a duplicate node: one line, non-zero exit", async (t) => {
+    const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
+    await kube.create({
+      apiVersion: "ferry.dev/v1alpha1",
+      kind: "LogicalGateway",
+      metadata: { name: "gw", namespace: ns },
+      spec: {},
+    });
+    const kc = loadKubeConfig(kubeconfig);
+    const cluster = kc.getCurrentCluster()!;
+    const ca = cluster.caData ? Buffer.from(cluster.caData, "base64").toString() : "";
+    // A token of a ServiceAccount with no rights on the gateway: what a key of another gateway holds.
+    await kube.create({
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name: "other", namespace: ns },
+    });
+    await kube.create({
+      apiVersion: "v1",
+      kind: "Secret",
+      type: "kubernetes.io/service-account-token",
+      metadata: {
+        name: "other-token",
+        namespace: ns,
+        annotations: { "kubernetes.io/service-account.name": "other" },
+      },
+    });
+    const token = await eventually("a token", async () => {
+      const s = await kube.get<{ data?: { token?: string } } & import("@ferry/common").KubeObject>({
+        apiVersion: "v1",
+        kind: "Secret",
+        namespace: ns,
+        name: "other-token",
+      });
+      return s?.data?.token && Buffer.from(s.data.token, "base64").toString();
+    });
+    const key = (tok: string) =>
+      encodeRegistrationKey({ v: 1, server: cluster.server, ca, token: tok, namespace: ns, gateway: "gw" });
+    const cases = [
+      { name: "malformed", args: ["--key", "not a key!"], want: /malformed/ },
+      { name: "revoked", args: ["--key", key("revoked-token")], want: /rotated or revoked/ },
+      { name: "foreign", args: ["--key", key(token)], want: /another gateway/ },
+    ];
+    for (const c of cases) {
+      const p = startAgent([...c.args, "--node", "k1", "--ops-port=-1"], c.name);
+      const code = await p.exited;
+      assert.notEqual(code, 0, c.name);
+      assert.equal(p.lines.length, 1, `${c.name}: ${p.lines.join("\n")}`);
+      assert.match(p.lines[0]!, c.want);
+      console.log(`${c.name} key: exit ${code}: ${p.lines[0]}`);
+    }
+    const first = devAgent(kubeconfig, ns, "gw", "dup");
+    agents.push(first);
+    await eventually("node lease", () =>
+      kube.get({
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        namespace: ns,
+        name: "ferry-node-dup",
+      }),
+    );
+    const second = devAgent(kubeconfig, ns, "gw", "dup");
+    const code = await second.exited;
+    assert.equal(code, 4);
+    const line = second.lines.find((l) => l.startsWith("ferry-agent:"));
+    assert.match(line ?? "", /already running/);
+    console.log(`duplicate: exit ${code}: ${line}`);
+    first.kill("SIGKILL");
+  });
+});

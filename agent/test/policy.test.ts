@@ -1,0 +1,266 @@
+/** Table tests of the agent's pure decisions: assignment, take-back, retry, lease claim, resources. */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { Lease } from "@ferry/common";
+import type { CopyJob, CopyJobStatus } from "@ferry/crds";
+import { copyJobFixture } from "@ferry/crds/fixtures";
+import { parseConfig, UsageError } from "../src/config.ts";
+import { type NodeView, planDispatch, takeBack } from "../src/policy/dispatch.ts";
+import {
+  assigned,
+  failed,
+  requeued,
+  retryingInPlace,
+  succeeded,
+  withCommittedPartition,
+} from "../src/policy/job-status.ts";
+import { decideRetry } from "../src/policy/retry.ts";
+import { decideClaim } from "../src/registration.ts";
+import { cpuPercent, parseNetDev, perSecond } from "../src/resources.ts";
+
+const NOW = new Date("2025-01-01T12:00:00Z");
+
+function job(
+  name: string,
+  opts: {
+    priority?: number;
+    created?: string;
+    status?: CopyJobStatus;
+    maxAttempts?: number;
+    timeout?: number;
+  } = {},
+): CopyJob {
+  const j = copyJobFixture(name);
+  j.metadata.creationTimestamp = opts.created ?? "2025-01-01T11:00:00Z";
+  if (opts.priority !== undefined) j.spec.priority = opts.priority;
+  if (opts.maxAttempts !== undefined) j.spec.retry = { maxAttempts: opts.maxAttempts };
+  if (opts.timeout !== undefined) j.spec.timeoutSeconds = opts.timeout;
+  if (opts.status) j.status = opts.status;
+  return j;
+}
+const node = (name: string, mods: Partial<NodeView> = {}): NodeView => ({
+  name,
+  alive: true,
+  cordoned: false,
+  excluded: false,
+  limit: 2,
+  ...mods,
+});
+const on = (
+  n: string,
+  attempt = 1,
+  phase: "Assigned" | "Running" = "Running",
+  startTime = "2025-01-01T11:59:00Z",
+): CopyJobStatus => ({
+  phase,
+  node: n,
+  attempt,
+  attempts: [{ attempt, node: n, result: "Running", startTime }],
+});
+
+describe("planDispatch", () => {
+  const cases: { name: string; jobs: CopyJob[]; nodes: NodeView[]; want: string[] }[] = [
+    { name: "no nodes: nothing", jobs: [job("a")], nodes: [], want: [] },
+    {
+      name: "least loaded first",
+      jobs: [job("a"), job("busy", { status: on("n1") })],
+      nodes: [node("n1"), node("n2")],
+      want: ["assign a n2"],
+    },
+    {
+      name: "priority then FIFO",
+      jobs: [
+        job("old", { created: "2025-01-01T10:00:00Z" }),
+        job("new", { created: "2025-01-01T11:00:00Z" }),
+        job("urgent", { priority: 5, created: "2025-01-01T11:30:00Z" }),
+      ],
+      nodes: [node("n1", { limit: 2 })],
+      want: ["assign urgent n1", "assign old n1"],
+    },
+    {
+      name: "cordoned, excluded and dead nodes get nothing",
+      jobs: [job("a")],
+      nodes: [node("c", { cordoned: true }), node("x", { excluded: true }), node("d", { alive: false })],
+      want: [],
+    },
+    {
+      name: "full node gets nothing",
+      jobs: [job("a"), job("r", { status: on("n1") })],
+      nodes: [node("n1", { limit: 1 })],
+      want: [],
+    },
+    {
+      name: "node lost: requeue and the slot is reused",
+      jobs: [job("r", { status: on("dead") }), job("a")],
+      nodes: [node("dead", { alive: false }), node("n1", { limit: 1 })],
+      want: ["requeue r NodeLost", "assign a n1"],
+    },
+    {
+      name: "node lost on the last attempt: fail",
+      jobs: [job("r", { status: on("dead", 3), maxAttempts: 3 })],
+      nodes: [node("dead", { alive: false })],
+      want: ["fail r NodeLost"],
+    },
+    {
+      name: "timeout fails even on a live node",
+      jobs: [job("r", { status: on("n1"), timeout: 30 })],
+      nodes: [node("n1")],
+      want: ["fail r Timeout"],
+    },
+    {
+      name: "final jobs are left alone",
+      jobs: [job("s", { status: { phase: "Succeeded" } })],
+      nodes: [node("n1")],
+      want: [],
+    },
+    {
+      name: "balances across nodes",
+      jobs: [job("a"), job("b"), job("c")],
+      nodes: [node("n1"), node("n2")],
+      want: ["assign a n1", "assign b n2", "assign c n1"],
+    },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      const got = planDispatch(c.jobs, c.nodes, NOW).map((a) =>
+        a.type === "assign" ? `assign ${a.job} ${a.node}` : `${a.type} ${a.job} ${a.reason}`,
+      );
+      assert.deepEqual(got, c.want);
+    });
+  }
+  test("takeBack leaves healthy jobs", () =>
+    assert.equal(takeBack(job("r", { status: on("n1") }), true, NOW), undefined));
+});
+
+describe("decideRetry", () => {
+  const cases = [
+    {
+      name: "permanent fails at once",
+      err: { transient: false, reason: "AuthenticationFailed" },
+      attempt: 1,
+      max: 3,
+      retry: false,
+    },
+    {
+      name: "transient retries",
+      err: { transient: true, reason: "ConnectionLost" },
+      attempt: 1,
+      max: 3,
+      retry: true,
+      delay: 10_000,
+    },
+    {
+      name: "backoff doubles",
+      err: { transient: true, reason: "ConnectionLost" },
+      attempt: 2,
+      max: 3,
+      retry: true,
+      delay: 20_000,
+    },
+    {
+      name: "budget exhausted",
+      err: { transient: true, reason: "ConnectionLost" },
+      attempt: 3,
+      max: 3,
+      retry: false,
+    },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      const d = decideRetry(c.err, c.attempt, { maxAttempts: c.max, backoffSeconds: 10 }, () => 0);
+      assert.equal(d.retry, c.retry);
+      if (d.retry) assert.equal(d.delayMs, c.delay);
+    });
+  }
+  test("jitter only shortens, by at most 20%", () => {
+    const d = decideRetry({ transient: true, reason: "X" }, 1, { backoffSeconds: 10 }, () => 1);
+    assert.ok(d.retry && d.delayMs === 8000);
+  });
+});
+
+describe("job status transitions", () => {
+  test("assign, lose, reassign, succeed keeps the history and the checkpoint", () => {
+    let s = assigned(undefined, "n1", NOW);
+    assert.deepEqual([s.phase, s.node, s.attempt, s.attempts?.length], ["Assigned", "n1", 1, 1]);
+    s = withCommittedPartition({ ...s, phase: "Running" }, { id: "p0", rows: 10 });
+    s = withCommittedPartition(s, { id: "p0", rows: 10 });
+    assert.equal(s.checkpoint?.committedPartitions?.length, 1);
+    s = requeued(s, "NodeLost", "gone", NOW);
+    assert.deepEqual(
+      [s.phase, s.node, s.attempts?.[0]?.result, s.attempts?.[0]?.reason],
+      ["Pending", undefined, "Failed", "NodeLost"],
+    );
+    s = assigned(s, "n2", NOW);
+    assert.equal(s.attempt, 2);
+    s = succeeded(s, { rows: 10 }, undefined, NOW);
+    assert.deepEqual(
+      [s.phase, s.attempts?.[1]?.result, s.checkpoint?.committedPartitions?.length],
+      ["Succeeded", "Succeeded", 1],
+    );
+  });
+  test("retry in place starts the next attempt later on the same node", () => {
+    const s = retryingInPlace(on("n1"), "ConnectionLost", "reset", 5000, NOW);
+    assert.deepEqual([s.phase, s.node, s.attempt, s.attempts?.[0]?.result], ["Assigned", "n1", 2, "Failed"]);
+    assert.equal(s.attempts?.[1]?.startTime, "2025-01-01T12:00:05Z");
+  });
+  test("failed records the reason in the last attempt and Ready", () => {
+    const s = failed(on("n1"), "AuthenticationFailed", "bad password", NOW);
+    assert.equal(s.attempts?.[0]?.reason, "AuthenticationFailed");
+    assert.equal(s.conditions?.[0]?.reason, "AuthenticationFailed");
+  });
+});
+
+describe("decideClaim", () => {
+  const lease = (instance: string, holder = "n1"): Lease => ({
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: { name: "l", annotations: { "ferry.dev/instance-id": instance }, resourceVersion: "1" },
+    spec: { holderIdentity: holder, leaseDurationSeconds: 4 },
+  });
+  const cases: {
+    name: string;
+    lease?: Lease;
+    watch: { watchedMs?: number; changed: boolean };
+    want: string;
+  }[] = [
+    { name: "no lease", watch: { changed: false }, want: "take" },
+    { name: "released", lease: lease("x", ""), watch: { changed: false }, want: "take" },
+    { name: "our own instance (restart)", lease: lease("me"), watch: { changed: false }, want: "take" },
+    { name: "another instance: watch", lease: lease("x"), watch: { changed: false }, want: "watch" },
+    {
+      name: "renewed while watched: refuse",
+      lease: lease("x"),
+      watch: { watchedMs: 1000, changed: true },
+      want: "refuse",
+    },
+    {
+      name: "unchanged for a duration: take",
+      lease: lease("x"),
+      watch: { watchedMs: 4000, changed: false },
+      want: "take",
+    },
+  ];
+  for (const c of cases) test(c.name, () => assert.equal(decideClaim(c.lease, "me", c.watch), c.want));
+});
+
+describe("resources and config", () => {
+  test("cpu percent from deltas", () =>
+    assert.equal(cpuPercent({ idle: 100, total: 200 }, { idle: 150, total: 400 }), 75));
+  test("/proc/net/dev without loopback", () => {
+    const text =
+      "Inter-|\n face |\n    lo: 999 0 0 0 0 0 0 0 999 0 0 0 0 0 0 0\n  eth0: 1000 1 0 0 0 0 0 0 2000 1 0 0 0 0 0 0\n";
+    assert.deepEqual(parseNetDev(text), { rx: 1000, tx: 2000 });
+    assert.equal(perSecond(1000, 3000, 2000), 1000);
+  });
+  test("config: flags over env, fractional seconds", () => {
+    const c = parseConfig(
+      ["--node", "n1", "--lease-seconds", "3", "--renew-seconds", "0.5"],
+      { FERRY_NODE: "x", FERRY_DRAIN_SECONDS: "2" },
+      "host",
+    );
+    assert.deepEqual([c?.node, c?.leaseMs, c?.renewMs, c?.drainMs], ["n1", 3000, 500, 2000]);
+    assert.equal(parseConfig([], {}, "myhost")?.node, "myhost");
+    assert.throws(() => parseConfig(["--node", "Bad_Name"], {}, "h"), UsageError);
+    assert.throws(() => parseConfig(["--bogus"], {}, "h"), UsageError);
+  });
+});
