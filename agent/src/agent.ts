@@ -8,13 +8,7 @@ import os from "node:os";
 import { setTimeout as delay } from "node:timers/promises";
 import { isAlreadyExists, type Lease } from "@ferry/common";
 import type { Logger } from "@ferry/common/log";
-import {
-  applyStatus,
-  EventRecorder,
-  Metrics,
-  runLeaderElection,
-  startOpsServer,
-} from "@ferry/common/runtime";
+import { applyStatus, EventRecorder, Metrics, runLeaderElection } from "@ferry/common/runtime";
 import type { LogicalGateway } from "@ferry/crds";
 import type { AgentConfig } from "./config.ts";
 import { CredentialResolver, loadPrivateKey } from "./credentials.ts";
@@ -23,6 +17,14 @@ import { runDispatcher } from "./dispatcher.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { EXIT, resolveIdentity } from "./identity.ts";
 import { dispatcherLeaseName, FIELD_MANAGER, LEASE_API, leaseLabels, nodeRef } from "./names.ts";
+import {
+  defaultPeerHost,
+  peerEndpointAnnotation,
+  peerEndpointsFromLeases,
+  peerEndpointUrl,
+  probePeers,
+  startPeerServer,
+} from "./net/index.ts";
 import { agentNodeStatus } from "./node-status.ts";
 import { claimNodeLease, ensureNode, loadInstanceId } from "./registration.ts";
 import { ResourceSampler } from "./resources.ts";
@@ -57,8 +59,10 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
     shutdown.abort();
   };
 
-  // 3. Heartbeat; a stale lease stops the copies, a stolen one ends the process.
+  // 3. Heartbeat; a stale lease stops the copies, a stolen one ends the process. The Lease also
+  // says where this node's peer endpoint listens (set once the endpoint is up, step 6).
   let worker: Worker | undefined;
+  let peerEndpoint: string | undefined;
   const heartbeat = new Heartbeat(
     {
       kube,
@@ -74,6 +78,7 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
         worker?.stopAll("lost");
         fatal(EXIT.lost);
       },
+      annotations: () => (peerEndpoint ? peerEndpointAnnotation(peerEndpoint) : {}),
     },
     claimed,
     claimedAt,
@@ -117,12 +122,24 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
   const work = new AbortController();
   await worker.start(work.signal);
 
-  // 6. Ops endpoint.
+  // 6. The node's endpoint: /healthz, /readyz, /metrics, and /peer for the other nodes, over TLS
+  // with the node certificate (mutual TLS on /peer) unless the gateway's TLS is Disabled.
   const ops =
     config.opsPort >= 0
-      ? await startOpsServer({ port: config.opsPort, metrics, ready: () => heartbeat.fresh() })
+      ? await startPeerServer({
+          ...(config.tlsDir ? { tlsDir: config.tlsDir } : {}),
+          port: config.opsPort,
+          metrics,
+          ready: () => heartbeat.fresh(),
+          node,
+          version: config.version,
+          log,
+        })
       : undefined;
-  if (ops) log.info({ port: ops.port }, "ops server listening");
+  if (ops) {
+    peerEndpoint = peerEndpointUrl(defaultPeerHost(), ops.port, ops.tls);
+    log.info({ endpoint: peerEndpoint }, "node endpoint listening");
+  }
 
   // 7. Dispatcher campaign: every node stands by; the holder of the Lease dispatches.
   let leading = false;
@@ -207,10 +224,23 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
         ...(id.source === "in-cluster" ? { podName: process.env.HOSTNAME ?? os.hostname() } : {}),
         hostName: os.hostname(),
         credentialKeyLoaded: Boolean(privateKey),
+        ...(await peers()),
       },
       new Date(),
     );
     await applyStatus(kube, nodeRef(namespace, node), FIELD_MANAGER, status);
+  }
+
+  /** Probes the other live nodes' endpoints (mutual TLS), for the PeersReachable condition. */
+  async function peers(): Promise<{ peersReachable?: { reachable: number; total: number } }> {
+    if (!ops) return {};
+    const leases = await kube.list<Lease>(LEASE_API, "Lease", namespace, {
+      labelSelector: `ferry.dev/gateway=${gateway},app.kubernetes.io/component=node-lease`,
+    });
+    const targets = peerEndpointsFromLeases(leases, { self: node, now: new Date() });
+    const result = await probePeers({ peers: targets, ...(config.tlsDir ? { tlsDir: config.tlsDir } : {}) });
+    if (result.unreachable.length > 0) log.warn({ unreachable: result.unreachable }, "peers unreachable");
+    return { peersReachable: { reachable: result.reachable, total: result.total } };
   }
 
   async function ensureDispatcherLease(): Promise<void> {

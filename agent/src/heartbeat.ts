@@ -28,6 +28,8 @@ export interface HeartbeatOptions {
   onStale(): void;
   onTaken(): void;
   onRenewed?(): void;
+  /** Annotations the Lease carries for others, e.g. where this node's peer endpoint listens. */
+  annotations?: () => Record<string, string>;
 }
 
 export class Heartbeat {
@@ -83,6 +85,7 @@ export class Heartbeat {
       this.#o.leaseMs,
       new Date(),
       this.#lease,
+      this.#o.annotations?.() ?? {},
     );
     try {
       this.#lease = await this.#o.kube.replace<Lease>(desired);

@@ -15,7 +15,9 @@ import {
 } from "@ferry/common";
 import type { LogicalGateway } from "@ferry/crds";
 import type { AgentConfig } from "./config.ts";
+import { setBlobNetwork } from "./dataplane/connectors/azure-blob.ts";
 import { API_VERSION } from "./names.ts";
+import { blobNetworkOptions, ProxyAgent, ProxyConfigError, proxyConfig } from "./net/index.ts";
 
 /** An error that ends the agent with one line on stderr and `exitCode`. */
 export class FatalError extends Error {
@@ -74,15 +76,20 @@ export async function resolveIdentity(config: AgentConfig): Promise<Identity> {
     namespace = key.namespace;
     gateway = key.gateway;
     try {
-      kube = connectWithToken(key.server, key.ca, key.token);
-    } catch {
+      kube = connectWithToken(key.server, key.ca, key.token, { agent: outbound() });
+    } catch (err) {
+      if (err instanceof FatalError) throw err;
       throw new FatalError("the registration key is malformed: its server or CA cannot be used", EXIT.key);
     }
     source = "key";
   } else {
     try {
-      kube = connect(config.kubeconfig);
+      // In a pod the API server is inside the cluster: no proxy on the way to it (the Blob client
+      // and other outbound connections still follow the proxy settings).
+      const agent = outbound();
+      kube = config.kubeconfig ? connect(config.kubeconfig, { agent }) : connect();
     } catch (err) {
+      if (err instanceof FatalError) throw err;
       throw new FatalError(`cannot load the cluster configuration: ${(err as Error).message}`, EXIT.key);
     }
     source = config.kubeconfig ? "kubeconfig" : "in-cluster";
@@ -123,4 +130,24 @@ function identityError(err: unknown, namespace: string, gateway: string): FatalE
   }
   const code = (err as NodeJS.ErrnoException)?.code;
   return new FatalError(`cannot reach the API server: ${code ?? (err as Error)?.message ?? err}`, EXIT.key);
+}
+
+let proxyAgent: ProxyAgent | undefined;
+
+/**
+ * The agent for outbound HTTPS: the gateway's proxy settings (FERRY_PROXY_MODE and the proxy
+ * variables) decide, per connection and NO_PROXY, whether to tunnel through the proxy. Also given
+ * to the Blob client, so every outbound connection follows the same rule.
+ */
+export function outbound(env: NodeJS.ProcessEnv = process.env): ProxyAgent {
+  if (proxyAgent) return proxyAgent;
+  try {
+    const config = proxyConfig(env);
+    proxyAgent = new ProxyAgent(config, { keepAlive: true });
+    setBlobNetwork(blobNetworkOptions(config, proxyAgent));
+    return proxyAgent;
+  } catch (err) {
+    if (err instanceof ProxyConfigError) throw new FatalError(err.message, EXIT.usage);
+    throw err;
+  }
 }

@@ -49,7 +49,15 @@ export function agentNodeStatus(report: NodeReport, now: Date): GatewayNodeStatu
       message: "peer probing is not available in this agent",
       lastTransitionTime: t,
     });
-  } else if (peers.total === 0 || peers.reachable === peers.total) {
+  } else if (peers.total === 0) {
+    conditions.push({
+      type: "PeersReachable",
+      status: "Unknown",
+      reason: "NoPeers",
+      message: "no other live node of the gateway publishes an endpoint to probe",
+      lastTransitionTime: t,
+    });
+  } else if (peers.reachable === peers.total) {
     conditions.push({
       type: "PeersReachable",
       status: "True",

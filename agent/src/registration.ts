@@ -107,6 +107,8 @@ export function nodeLease(
   leaseMs: number,
   now: Date,
   base?: Lease,
+  /** More annotations to publish, such as the node's peer endpoint (agent/src/net). */
+  extra: Record<string, string> = {},
 ): Lease {
   const seconds = Math.max(1, Math.ceil(leaseMs / 1000));
   const ours =
@@ -119,7 +121,7 @@ export function nodeLease(
       name: nodeLeaseName(node),
       namespace,
       labels: { ...(base?.metadata.labels ?? {}), ...leaseLabels(gateway, "node-lease", node) },
-      annotations: { ...(base?.metadata.annotations ?? {}), [ANNOTATION_INSTANCE]: instance },
+      annotations: { ...(base?.metadata.annotations ?? {}), ...extra, [ANNOTATION_INSTANCE]: instance },
     },
     spec: {
       holderIdentity: node,

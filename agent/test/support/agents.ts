@@ -65,6 +65,7 @@ export function devAgent(
   gateway: string,
   node: string,
   extra: string[] = [],
+  env: Record<string, string> = {},
 ): AgentProcess {
   return startAgent(
     [
@@ -80,6 +81,7 @@ export function devAgent(
       ...extra,
     ],
     node,
+    env,
   );
 }
 
