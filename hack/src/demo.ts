@@ -13,7 +13,8 @@
  *      a summary.
  *
  * The environment stays up to explore with kubectl until Ctrl-C (or exits at once with
- * `--exit`). `npm run demo -- down` stops the demo cluster. Running it again is safe: the cluster
+ * `--exit`). `npm run demo -- down` stops the demo cluster. `--rows N` sizes the table (default two
+ * million); `--cluster NAME` runs it on another named cluster (the e2e test does). Running it again is safe: the cluster
  * is reused and every object is server-side applied.
  */
 import { execFile } from "node:child_process";
@@ -21,10 +22,10 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
+import { BlobServiceClient } from "@azure/storage-blob";
 import { connect, type Kube, type KubeObject, type Pod, podIsReady } from "@ferry/common";
 import { type CopyJob, type DataStore, type LogicalGateway, samples } from "@ferry/crds";
 import { stringify } from "yaml";
-import { PROCESS_NODE_LABEL } from "./cluster/cluster.ts";
 import { ensureNamedCluster, stopNamedCluster } from "./cluster/named.ts";
 import { startAzurite, startPostgres } from "./services/index.ts";
 import { installCrds } from "./testing/crds.ts";
@@ -33,7 +34,7 @@ import { onProcessNode } from "./testing/process-node.ts";
 import { eventually } from "./testing/wait.ts";
 
 const run = promisify(execFile);
-const CLUSTER = "demo";
+
 const NAMESPACE = "ferry-demo";
 const OPERATOR_NAMESPACE = "ferry-system";
 const FERRY = "ferry.dev/v1alpha1";
@@ -45,6 +46,7 @@ const { positionals, values } = parseArgs({
   options: {
     rows: { type: "string", default: "2000000" },
     exit: { type: "boolean", default: false },
+    cluster: { type: "string", default: "demo" },
   },
 });
 
@@ -119,13 +121,16 @@ function progressLine(job: CopyJob): string {
 async function up(): Promise<void> {
   const started = Date.now();
   say("starting the local control plane (the first run on a machine builds it from Go modules: minutes)");
-  const { state, reused } = await ensureNamedCluster(CLUSTER, 1, 1, (m) => say(m));
+  const { state, reused } = await ensureNamedCluster(values.cluster, 1, 1, (m) => say(m));
   say(reused ? "reusing the running demo cluster" : `control plane up: ${state.server}`);
   const kube: Kube = connect(state.kubeconfig);
   const kubeconfig = state.kubeconfig;
 
   say("starting PostgreSQL and Azurite on loopback");
   const [pg, azurite] = await Promise.all([startPostgres(), startAzurite()]);
+  await BlobServiceClient.fromConnectionString(azurite.connectionString)
+    .getContainerClient("exports")
+    .createIfNotExists();
   const rows = Number(values.rows);
   say(`seeding public.orders with ${rows.toLocaleString()} rows`);
   await seed((sql) => pg.psql(sql), rows);
@@ -240,7 +245,9 @@ async function up(): Promise<void> {
   output        ${done.status?.output?.manifestUri ?? ""}`);
   if (!ok) throw new Error("the output does not match the source");
 
-  const agents = await kube.list<Pod>("v1", "Pod", NAMESPACE, { labelSelector: `${PROCESS_NODE_LABEL}!=x` });
+  const agents = await kube.list<Pod>("v1", "Pod", NAMESPACE, {
+    labelSelector: "app.kubernetes.io/component=agent",
+  });
   say(`${agents.filter(podIsReady).length} agent pods running as processes on the process node`);
   console.log(`Explore it (the environment stays up until Ctrl-C):
   export KUBECONFIG=${kubeconfig}
@@ -264,7 +271,7 @@ Stop the cluster afterwards with: npm run demo -- down`);
 }
 
 if (positionals[0] === "down") {
-  say((await stopNamedCluster(CLUSTER)) ? "demo cluster stopped" : "no demo cluster was running");
+  say((await stopNamedCluster(values.cluster)) ? "demo cluster stopped" : "no demo cluster was running");
 } else {
   try {
     await up();
