@@ -293,6 +293,51 @@ describe("agents", () => {
     for (const p of procs) p.kill("SIGKILL");
   });
 
+  test("graceful stop: SIGTERM mid-copy hands the job back, another node resumes it from its checkpoint", async (t) => {
+    const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
+    const setup = await setupGateway(kube, ns, pg, azurite, 1200);
+    const procs = spawnAgents(kubeconfig, ns, setup.gateway, ["g1", "g2"]);
+    await eventually("a dispatcher", () => dispatcherHolder(kube, ns, setup.gateway), { timeoutMs: 30_000 });
+    await kube.create(jobFor(ns, setup.gateway, "handed", { query: SLOW, partitions: 6 }));
+    const first = await eventually(
+      "a partition committed by the first node",
+      async () => {
+        const j = await getJob(kube, ns, "handed");
+        return (j?.status?.checkpoint?.committedPartitions?.length ?? 0) >= 1 &&
+          j?.status?.phase === "Running"
+          ? j
+          : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    const leaving = procs.find((p) => p.node === first.status?.node)!;
+    const committedBefore = first.status?.checkpoint?.committedPartitions?.length ?? 0;
+    leaving.kill("SIGTERM");
+    assert.equal(await leaving.exited, 0, "a graceful stop exits 0");
+    const done = await eventually(
+      "finished elsewhere",
+      async () => {
+        const j = await getJob(kube, ns, "handed");
+        return j?.status?.phase === "Succeeded" ? j : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 250 },
+    );
+    const attempts = done.status?.attempts ?? [];
+    assert.equal(attempts[0]?.node, leaving.node);
+    assert.equal(attempts[0]?.reason, "NodeShutdown", "handed back, not lost");
+    assert.notEqual(attempts.at(-1)?.node, leaving.node, "resumed on the other node");
+    assert.ok(committedBefore >= 1);
+    const nodeLease = await kube.get<Lease>({
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      namespace: ns,
+      name: `ferry-node-${leaving.node}`,
+    });
+    assert.ok(!nodeLease?.spec.holderIdentity, "the node Lease was released");
+    await assertExact(setup.container, done, setup.rows, 6);
+    for (const p of procs) p.kill("SIGKILL");
+  });
+
   test("keys and names: malformed, revoked and foreign keys, a duplicate node: one line, non-zero exit", async (t) => {
     const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
     await kube.create({
