@@ -23,8 +23,9 @@ for b in "${kube_bins[@]}"; do [ -x "$bin/$b-$KUBE_VERSION" ] || need_kube=1; do
 if [ "$need_kube" = 1 ]; then
   start=$(date +%s)
   log "building Kubernetes $KUBE_VERSION (${kube_bins[*]}); a cold build takes several minutes per core"
-  work=$(mktemp -d "$cache/kube-build.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
+  kube_work=$(mktemp -d "$cache/kube-build.XXXXXX")
+  trap 'rm -rf "$kube_work"' EXIT
+  work=$kube_work
   staging_minor="v0.${KUBE_VERSION#v1.}"
   modfile=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
   {
@@ -48,6 +49,7 @@ if [ "$need_kube" = 1 ]; then
       k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
       k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
   for b in "${kube_bins[@]}"; do mv "$work/out/$b" "$bin/$b-$KUBE_VERSION"; done
+  rm -rf "$kube_work"
   log "Kubernetes built in $(($(date +%s) - start))s"
 fi
 
