@@ -16,15 +16,28 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { Kube, Lease } from "@ferry/common";
 import type { Logger } from "@ferry/common/log";
 import { type EventRecorder, Informer, type Metrics } from "@ferry/common/runtime";
-import type { CopyJob, CopyProgress, GatewayNode } from "@ferry/crds";
+import {
+  type CopyJob,
+  type CopyProgress,
+  type GatewayNode,
+  isCopyActivity,
+  type ProcedureOutcome,
+} from "@ferry/crds";
 import { CredentialError, type CredentialResolver } from "./credentials.ts";
-import { type CommittedPartitionInfo, DataPlaneError, runCopy, type StoreConfig } from "./dataplane/index.ts";
+import {
+  type CommittedPartitionInfo,
+  DataPlaneError,
+  runCopy,
+  runStoredProcedure,
+  type StoreConfig,
+} from "./dataplane/index.ts";
 import type { Heartbeat } from "./heartbeat.ts";
 import { ownedBy, updateJobStatus } from "./job-writer.ts";
 import { ANNOTATION_INSTANCE, API_VERSION, jobRef, LABEL_NODE, leaseRef, nodeLeaseName } from "./names.ts";
 import {
   failed,
   isFinal,
+  procedureSucceeded,
   requeued,
   retryingInPlace,
   running,
@@ -238,6 +251,18 @@ export class Worker {
     | { type: "stopped" }
     | { type: "error"; error: { reason: string; message: string; transient: boolean } }
   > {
+    if (job.spec.storedProcedure) return this.#procedure(job, run, log);
+    const spec = job.spec;
+    if (!isCopyActivity(spec)) {
+      return {
+        type: "error",
+        error: {
+          reason: "InvalidSpec",
+          message: "the job has neither a copy nor a stored procedure",
+          transient: false,
+        },
+      };
+    }
     const { kube, namespace, node, resolver } = this.#o;
     const name = job.metadata.name;
     const attempt = run.attempt;
@@ -245,8 +270,8 @@ export class Worker {
     let sink: StoreConfig;
     try {
       [source, sink] = await Promise.all([
-        resolver.store(job.spec.source.dataStoreRef.name, job.spec.gatewayRef.name),
-        resolver.store(job.spec.sink.dataStoreRef.name, job.spec.gatewayRef.name),
+        resolver.store(spec.source.dataStoreRef.name, spec.gatewayRef.name),
+        resolver.store(spec.sink.dataStoreRef.name, spec.gatewayRef.name),
       ]);
     } catch (err) {
       if (err instanceof CredentialError)
@@ -323,7 +348,7 @@ export class Worker {
     };
     try {
       const result = await runCopy({
-        job: { uid: job.metadata.uid ?? name, name, namespace, spec: job.spec },
+        job: { uid: job.metadata.uid ?? name, name, namespace, spec },
         source,
         sink,
         attempt,
@@ -371,6 +396,93 @@ export class Worker {
       return {
         type: "error",
         error: { reason: "Unexpected", message: (err as Error)?.message ?? String(err), transient: true },
+      };
+    }
+  }
+
+  /**
+   * The stored procedure activity: one call on the job's SQL DataStore. Only failures before the
+   * call reached the server are transient (the data plane says which), so a procedure never runs
+   * twice because of a retry.
+   */
+  async #procedure(
+    job: CopyJob,
+    run: Run,
+    log: Logger,
+  ): Promise<
+    | { type: "done" }
+    | { type: "stopped" }
+    | { type: "error"; error: { reason: string; message: string; transient: boolean } }
+  > {
+    const { kube, namespace, node, resolver } = this.#o;
+    const name = job.metadata.name;
+    const attempt = run.attempt;
+    const sp = job.spec.storedProcedure!;
+    let store: StoreConfig;
+    try {
+      store = await resolver.store(sp.dataStoreRef.name, job.spec.gatewayRef.name);
+    } catch (err) {
+      const permanentError = err instanceof CredentialError;
+      return {
+        type: "error",
+        error: {
+          reason: permanentError ? err.reason : "DataStoreUnavailable",
+          message: permanentError ? err.message : `cannot read the data store: ${(err as Error).message}`,
+          transient: !permanentError,
+        },
+      };
+    }
+    const current = await kube.get<CopyJob>(jobRef(namespace, name));
+    if (!current || !ownedBy(current, node, attempt) || !this.#o.heartbeat.fresh()) {
+      log.warn("the job is no longer this node's attempt; not calling the procedure");
+      return { type: "done" };
+    }
+    try {
+      const result = await runStoredProcedure({
+        store,
+        call: {
+          procedure: sp.procedure,
+          parameters: (sp.parameters ?? []).map((p) => ({
+            name: p.name,
+            type: p.type,
+            value: p.value ?? null,
+            direction: p.direction ?? "In",
+          })),
+          maxRows: sp.maxRows ?? 20,
+        },
+        ...(job.spec.timeoutSeconds ? { timeoutMs: job.spec.timeoutSeconds * 1000 } : {}),
+        signal: run.abort.signal,
+      });
+      const outcome: ProcedureOutcome = {
+        outputs: Object.fromEntries(
+          Object.entries(result.outputs).filter((e): e is [string, string] => e[1] !== null),
+        ),
+        ...(result.rowsAffected !== undefined ? { rowsAffected: result.rowsAffected } : {}),
+        ...(result.returnValue !== undefined ? { returnValue: result.returnValue } : {}),
+        resultSets: result.resultSets.slice(0, 8).map((set) => ({
+          columns: set.columns.map((c) => c.name),
+          rows: set.rows,
+          truncated: set.truncated,
+        })),
+      };
+      const done = await updateJobStatus(kube, namespace, name, (j) =>
+        ownedBy(j, node, attempt) ? procedureSucceeded(j.status!, outcome, new Date()) : undefined,
+      );
+      if (done) {
+        this.#results.inc({ result: "Succeeded" });
+        log.info({ procedure: sp.procedure }, "stored procedure ran");
+      }
+      return { type: "done" };
+    } catch (err) {
+      if (run.abort.signal.aborted) return { type: "stopped" };
+      if (err instanceof DataPlaneError)
+        return {
+          type: "error",
+          error: { reason: err.reason, message: err.message, transient: err.transient },
+        };
+      return {
+        type: "error",
+        error: { reason: "Unexpected", message: (err as Error)?.message ?? String(err), transient: false },
       };
     }
   }

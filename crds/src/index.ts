@@ -1,3 +1,4 @@
+export { type CopyActivitySpec, isCopyActivity } from "./activity.ts";
 export { withDefaults } from "./defaults.ts";
 export * from "./generated/types.ts";
 export { type CustomResourceDefinitionManifest, crdManifests } from "./manifests.ts";

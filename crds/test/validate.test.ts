@@ -158,10 +158,10 @@ describe("withDefaults", () => {
   test("fills defaults inside list items and optional objects only when present", () => {
     const job = withDefaults(
       "CopyJob",
-      copyJobFixture("j", (j) => (j.spec.sink.csv = { delimiter: ";" })),
+      copyJobFixture("j", (j) => (j.spec.sink!.csv = { delimiter: ";" })),
     );
-    assert.deepEqual(job.spec.sink.csv, { delimiter: ";", quote: '"', nullValue: "", header: true });
+    assert.deepEqual(job.spec.sink?.csv, { delimiter: ";", quote: '"', nullValue: "", header: true });
     assert.deepEqual(job.spec.retry, { maxAttempts: 3, backoffSeconds: 30 });
-    assert.equal(job.spec.source.partitioning, undefined);
+    assert.equal(job.spec.source?.partitioning, undefined);
   });
 });

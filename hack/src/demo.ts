@@ -198,8 +198,8 @@ async function up(): Promise<void> {
   const job = sample<CopyJob>("CopyJob", "orders-to-blob");
   const jobName = `orders-${Date.now().toString(36)}`;
   job.metadata = { name: jobName, namespace: NAMESPACE };
-  job.spec.source.partitioning = { mode: "Column", column: "id", count: 8 };
-  job.spec.sink.path = `orders/${jobName}`;
+  job.spec.source!.partitioning = { mode: "Column", column: "id", count: 8 };
+  job.spec.sink!.path = `orders/${jobName}`;
   job.spec.parallelism = 4;
   await kube.create(job);
   say(`copy job ${jobName} created: public.orders → blob exports/orders/${jobName} (Csv, 8 partitions)`);

@@ -47,6 +47,7 @@ function indent(text: string): string {
 
 function source(job: CopyJob): string {
   const s = job.spec.source;
+  if (!s) return NONE;
   const what = s.table !== undefined ? `table ${s.table}` : "query";
   const parts = [`${s.dataStoreRef.name}, ${what}`];
   const p = s.partitioning;
@@ -67,7 +68,27 @@ function source(job: CopyJob): string {
 
 function sink(job: CopyJob): string {
   const s = job.spec.sink;
+  if (!s) return NONE;
   return `${s.dataStoreRef.name}, path ${s.path} (${s.format}, compression ${s.compression ?? "None"}, ${s.writeMode ?? "FailIfExists"})`;
+}
+
+function procedure(job: CopyJob): string {
+  const p = job.spec.storedProcedure!;
+  const params = (p.parameters ?? []).map(
+    (x) => `${x.name} ${x.type}${x.direction && x.direction !== "In" ? ` ${x.direction}` : ""}`,
+  );
+  return `${p.dataStoreRef.name}: ${p.procedure}(${params.join(", ")})`;
+}
+
+function procedureResult(job: CopyJob): string {
+  const r = job.status?.procedure;
+  if (!r) return NONE;
+  const parts = Object.entries(r.outputs ?? {}).map(([k, v]) => `${k}=${v}`);
+  if (r.rowsAffected !== undefined) parts.push(`${r.rowsAffected} rows affected`);
+  if (r.returnValue !== undefined) parts.push(`return ${r.returnValue}`);
+  for (const set of r.resultSets ?? [])
+    parts.push(`${set.rows?.length ?? 0}${set.truncated ? "+" : ""} result rows`);
+  return parts.join(", ") || "done";
 }
 
 function progressLine(job: CopyJob): string {
@@ -160,8 +181,12 @@ export function renderJob(job: CopyJob, events: JobEvent[], now: Date): string {
     ["Name", job.metadata.name],
     ["Namespace", orNone(job.metadata.namespace)],
     ["Gateway", job.spec.gatewayRef.name],
-    ["Source", source(job)],
-    ["Sink", sink(job)],
+    ...(job.spec.storedProcedure
+      ? [
+          ["Procedure", procedure(job)] as [string, string],
+          ["Result", procedureResult(job)] as [string, string],
+        ]
+      : [["Source", source(job)] as [string, string], ["Sink", sink(job)] as [string, string]]),
     ["Phase", s.phase ?? "Pending"],
     ["Node", orNone(s.node)],
     ["Attempt", s.attempt ? `${s.attempt}${maxAttempts === undefined ? "" : ` of ${maxAttempts}`}` : NONE],

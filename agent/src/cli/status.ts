@@ -178,8 +178,9 @@ export function statusView(
       rows: s.output?.rows ?? s.progress?.rows,
       rowsPerSecond: s.progress?.rowsPerSecond,
       bytesPerSecond: s.progress?.bytesPerSecond,
-      source: j.spec.source.dataStoreRef.name,
-      sink: j.spec.sink.dataStoreRef.name,
+      // A stored procedure job reads and writes the one store it runs on.
+      source: (j.spec.source ?? j.spec.storedProcedure)?.dataStoreRef.name ?? "",
+      sink: j.spec.sink?.dataStoreRef.name ?? `procedure ${j.spec.storedProcedure?.procedure ?? ""}`,
       createdAt: j.metadata.creationTimestamp,
       ageSeconds: secondsBetween(j.metadata.creationTimestamp, now),
     });

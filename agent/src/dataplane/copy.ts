@@ -27,7 +27,7 @@
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
-import type { CommittedPartition, CopyJobSpec, CopyOutput, CopyProgress } from "@ferry/crds";
+import type { CommittedPartition, CopyActivitySpec, CopyOutput, CopyProgress } from "@ferry/crds";
 import { ContentChecksum, combineContentChecksums, combineFileChecksums, FileChecksum } from "./checksum.ts";
 import { connectorFor } from "./connectors/index.ts";
 import { CancelledError, DataPlaneError, isAbort, permanent, unknownError } from "./errors.ts";
@@ -61,7 +61,7 @@ export interface CopyJobRef {
   uid: string;
   name: string;
   namespace?: string;
-  spec: CopyJobSpec;
+  spec: CopyActivitySpec;
 }
 
 /** A committed partition as reported to the agent: the CRD's CommittedPartition, and more. */
@@ -125,7 +125,7 @@ export interface CopyResult {
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
-export function outputFormat(spec: CopyJobSpec, tuning?: CopyTuning): OutputFormat {
+export function outputFormat(spec: CopyActivitySpec, tuning?: CopyTuning): OutputFormat {
   return {
     format: spec.sink.format,
     compression: spec.sink.compression ?? "None",

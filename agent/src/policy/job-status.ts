@@ -16,6 +16,7 @@ import type {
   CopyJobStatus,
   CopyOutput,
   CopyProgress,
+  ProcedureOutcome,
 } from "@ferry/crds";
 
 export const FINAL_PHASES: ReadonlySet<string> = new Set(["Succeeded", "Failed", "Cancelled"]);
@@ -132,6 +133,22 @@ export function succeeded(
     ...(progress ? { progress } : {}),
     attempts: endLastAttempt(status.attempts, "Succeeded", "Completed", "copied", now),
     conditions: ready(status.conditions, "True", "Succeeded", `copied ${output.rows ?? 0} rows`, now),
+  };
+}
+
+/** A stored procedure job that ran: its outputs and result sets are the job's result. */
+export function procedureSucceeded(
+  status: CopyJobStatus,
+  outcome: ProcedureOutcome,
+  now: Date,
+): CopyJobStatus {
+  return {
+    ...status,
+    phase: "Succeeded",
+    completionTime: metaTime(now),
+    procedure: outcome,
+    attempts: endLastAttempt(status.attempts, "Succeeded", "Completed", "the procedure ran", now),
+    conditions: ready(status.conditions, "True", "Succeeded", "the stored procedure ran", now),
   };
 }
 

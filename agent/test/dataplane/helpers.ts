@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { gunzipSync } from "node:zlib";
-import type { CopyJobSpec } from "@ferry/crds";
+import type { CopyActivitySpec, CopySink, CopySource } from "@ferry/crds";
 import { parquetMetadata, parquetRead } from "hyparquet";
 import mysql from "mysql2/promise";
 import pg from "pg";
@@ -99,15 +99,11 @@ export async function mariaDatabase(
   return { name, conn };
 }
 
-type SpecMod = (spec: CopyJobSpec) => void;
+type SpecMod = (spec: CopyActivitySpec) => void;
 
 /** A CopyJob with a fresh uid; mods adjust the spec. */
-export function copyJob(
-  source: CopyJobSpec["source"],
-  sink: Partial<CopyJobSpec["sink"]>,
-  ...mods: SpecMod[]
-): CopyJobRef {
-  const spec: CopyJobSpec = {
+export function copyJob(source: CopySource, sink: Partial<CopySink>, ...mods: SpecMod[]): CopyJobRef {
+  const spec: CopyActivitySpec = {
     gatewayRef: { name: "gw" },
     source,
     sink: { dataStoreRef: { name: "sink" }, path: uniqueName("out"), format: "Csv", ...sink },

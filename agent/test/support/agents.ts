@@ -199,12 +199,13 @@ export function jobFor(
 ): CopyJob {
   const j = copyJobFixture(name, set("spec.gatewayRef.name", gateway), set("spec.sink.path", `out/${name}`));
   j.metadata.namespace = namespace;
-  if (mods.source) j.spec.source.dataStoreRef.name = mods.source;
+  const source = j.spec.source!;
+  if (mods.source) source.dataStoreRef.name = mods.source;
   if (mods.query) {
-    delete j.spec.source.table;
-    j.spec.source.query = mods.query;
+    delete source.table;
+    source.query = mods.query;
   }
-  j.spec.source.partitioning = { mode: "Column", column: "id", count: mods.partitions ?? 4 };
+  source.partitioning = { mode: "Column", column: "id", count: mods.partitions ?? 4 };
   j.spec.parallelism = 1;
   j.spec.retry = { maxAttempts: mods.maxAttempts ?? 3, backoffSeconds: 1 };
   return j;

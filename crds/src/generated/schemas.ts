@@ -1150,8 +1150,9 @@ export const openAPISchemas: Record<FerryKind, Schema> = {
       metadata: { type: "object" },
       spec: {
         type: "object",
-        description: "One run of copying data from a source DataStore to a sink DataStore. Immutable.",
-        required: ["gatewayRef", "source", "sink"],
+        description:
+          "One run of copying data from a source DataStore to a sink DataStore (or, with storedProcedure, of a stored procedure). Immutable.",
+        required: ["gatewayRef"],
         properties: {
           gatewayRef: {
             type: "object",
@@ -1378,6 +1379,95 @@ export const openAPISchemas: Record<FerryKind, Schema> = {
               },
             ],
           },
+          storedProcedure: {
+            type: "object",
+            description:
+              "The stored procedure activity: run a named procedure with typed parameters on a SQL DataStore through the gateway, with the dispatch, status and retries of a copy. Instead of source and sink.",
+            required: ["dataStoreRef", "procedure"],
+            properties: {
+              dataStoreRef: {
+                type: "object",
+                description: "The SQL DataStore to run the procedure on.",
+                required: ["name"],
+                properties: {
+                  name: {
+                    type: "string",
+                    description: "Name of the referenced object, in the same namespace.",
+                    minLength: 1,
+                    maxLength: 253,
+                    pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+                  },
+                },
+                "x-kubernetes-map-type": "atomic",
+              },
+              procedure: {
+                type: "string",
+                description: "The procedure (on PostgreSQL, also a function), optionally schema-qualified.",
+                minLength: 1,
+                maxLength: 256,
+                pattern: "^[A-Za-z_][A-Za-z0-9_$]*(\\.[A-Za-z_][A-Za-z0-9_$]*){0,2}$",
+              },
+              parameters: {
+                type: "array",
+                description: "The parameters, in the procedure's order.",
+                maxItems: 64,
+                items: {
+                  type: "object",
+                  description: "One parameter of the procedure, by name.",
+                  required: ["name", "type"],
+                  properties: {
+                    name: {
+                      type: "string",
+                      description: "The parameter's name.",
+                      minLength: 1,
+                      maxLength: 128,
+                      pattern: "^[A-Za-z_][A-Za-z0-9_$]*$",
+                    },
+                    type: {
+                      type: "string",
+                      description: "The SQL type the value is sent as.",
+                      enum: [
+                        "String",
+                        "Int",
+                        "BigInt",
+                        "Decimal",
+                        "Float",
+                        "Boolean",
+                        "Date",
+                        "Timestamp",
+                        "TimestampTz",
+                        "Json",
+                        "Binary",
+                      ],
+                    },
+                    value: {
+                      type: "string",
+                      description:
+                        "The value as text in the type's literal syntax (numbers as digits, Boolean true or false, Binary as base64). Absent: SQL NULL. Not for secrets: the job is readable by its users.",
+                      maxLength: 4096,
+                    },
+                    direction: {
+                      type: "string",
+                      description:
+                        "In (the default), Out or InOut; Out and InOut values are recorded in the status.",
+                      enum: ["In", "Out", "InOut"],
+                      default: "In",
+                    },
+                  },
+                },
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+              },
+              maxRows: {
+                type: "integer",
+                format: "int32",
+                description: "Rows of each result set recorded in the status.",
+                minimum: 0,
+                maximum: 100,
+                default: 20,
+              },
+            },
+          },
           parallelism: {
             type: "integer",
             format: "int32",
@@ -1438,6 +1528,24 @@ export const openAPISchemas: Record<FerryKind, Schema> = {
         },
         "x-kubernetes-validations": [
           { rule: "self == oldSelf", message: "spec is immutable; create a new CopyJob to run again" },
+          {
+            rule: "has(self.storedProcedure) || has(self.source)",
+            message: "source is required (or storedProcedure, to run a stored procedure instead of a copy)",
+            fieldPath: ".source",
+            reason: "FieldValueRequired",
+          },
+          {
+            rule: "has(self.storedProcedure) || has(self.sink)",
+            message: "sink is required (or storedProcedure, to run a stored procedure instead of a copy)",
+            fieldPath: ".sink",
+            reason: "FieldValueRequired",
+          },
+          {
+            rule: "!has(self.storedProcedure) || (!has(self.source) && !has(self.sink))",
+            message: "a job either copies (source and sink) or runs a storedProcedure, not both",
+            fieldPath: ".storedProcedure",
+            reason: "FieldValueForbidden",
+          },
         ],
       },
       status: {
@@ -1627,6 +1735,67 @@ export const openAPISchemas: Record<FerryKind, Schema> = {
                 type: "string",
                 description: "With incremental, the highest watermark copied: the next run's after.",
                 maxLength: 256,
+              },
+            },
+          },
+          procedure: {
+            type: "object",
+            description: "What a stored procedure returned (storedProcedure jobs).",
+            properties: {
+              outputs: {
+                type: "object",
+                description: "Out and InOut parameters by name, as text (absent value: SQL NULL).",
+                maxProperties: 64,
+                additionalProperties: { type: "string", description: "The value as text.", maxLength: 4096 },
+              },
+              rowsAffected: {
+                type: "integer",
+                format: "int64",
+                description: "Rows the procedure changed, when the server reports it.",
+                minimum: 0,
+              },
+              returnValue: {
+                type: "integer",
+                format: "int64",
+                description: "The procedure's return value (SQL Server).",
+              },
+              resultSets: {
+                type: "array",
+                description: "Result sets, each cut at spec.storedProcedure.maxRows rows.",
+                maxItems: 8,
+                "x-kubernetes-list-type": "atomic",
+                items: {
+                  type: "object",
+                  description: "One result set.",
+                  properties: {
+                    columns: {
+                      type: "array",
+                      description: "Column names.",
+                      maxItems: 64,
+                      "x-kubernetes-list-type": "atomic",
+                      items: { type: "string", description: "Column name.", maxLength: 128 },
+                    },
+                    rows: {
+                      type: "array",
+                      description: "Rows as text, one string per column (null for SQL NULL).",
+                      maxItems: 100,
+                      "x-kubernetes-list-type": "atomic",
+                      items: {
+                        type: "array",
+                        description: "One row.",
+                        maxItems: 64,
+                        "x-kubernetes-list-type": "atomic",
+                        items: {
+                          type: "string",
+                          description: "A value as text.",
+                          maxLength: 1024,
+                          nullable: true,
+                        },
+                      },
+                    },
+                    truncated: { type: "boolean", description: "More rows were returned than recorded." },
+                  },
+                },
               },
             },
           },

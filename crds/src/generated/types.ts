@@ -635,14 +635,23 @@ export interface DataStoreStatus {
   conditions?: Condition[];
 }
 
-/** One run of copying data from a source DataStore to a sink DataStore. Immutable. */
+/**
+ * One run of copying data from a source DataStore to a sink DataStore (or, with storedProcedure,
+ * of a stored procedure). Immutable.
+ */
 export interface CopyJobSpec {
   /** The LogicalGateway whose nodes run the job. */
   gatewayRef: LocalObjectReference;
   /** What to read: a table or a query of a database DataStore. */
-  source: CopySource;
+  source?: CopySource;
   /** Where and how to write: files under a path of a blob or file-share DataStore. */
-  sink: CopySink;
+  sink?: CopySink;
+  /**
+   * The stored procedure activity: run a named procedure with typed parameters on a SQL DataStore
+   * through the gateway, with the dispatch, status and retries of a copy. Instead of source and
+   * sink.
+   */
+  storedProcedure?: StoredProcedureSpec;
   /**
    * Partitions copied at the same time, on the job's node. The job takes one of the node's
    * concurrency slots whatever its parallelism.
@@ -782,6 +791,57 @@ export interface CsvOptions {
 }
 
 /**
+ * The stored procedure activity: run a named procedure with typed parameters on a SQL DataStore
+ * through the gateway, with the dispatch, status and retries of a copy. Instead of source and
+ * sink.
+ */
+export interface StoredProcedureSpec {
+  /** The SQL DataStore to run the procedure on. */
+  dataStoreRef: LocalObjectReference;
+  /** The procedure (on PostgreSQL, also a function), optionally schema-qualified. */
+  procedure: string;
+  /** The parameters, in the procedure's order. */
+  parameters?: ProcedureParameter[];
+  /**
+   * Rows of each result set recorded in the status.
+   * @default 20
+   */
+  maxRows?: number;
+}
+
+/** One parameter of the procedure, by name. */
+export interface ProcedureParameter {
+  /** The parameter's name. */
+  name: string;
+  /** The SQL type the value is sent as. */
+  type: ProcedureParameterType;
+  /**
+   * The value as text in the type's literal syntax (numbers as digits, Boolean true or false, Binary
+   * as base64). Absent: SQL NULL. Not for secrets: the job is readable by its users.
+   */
+  value?: string;
+  /**
+   * In (the default), Out or InOut; Out and InOut values are recorded in the status.
+   * @default "In"
+   */
+  direction?: "In" | "Out" | "InOut";
+}
+
+/** The SQL type the value is sent as. */
+export type ProcedureParameterType =
+  | "String"
+  | "Int"
+  | "BigInt"
+  | "Decimal"
+  | "Float"
+  | "Boolean"
+  | "Date"
+  | "Timestamp"
+  | "TimestampTz"
+  | "Json"
+  | "Binary";
+
+/**
  * Retries after transient failures and lost nodes; committed partitions are not copied again.
  */
 export interface RetryPolicy {
@@ -823,6 +883,8 @@ export interface CopyJobStatus {
   checkpoint?: Checkpoint;
   /** What a succeeded job wrote. */
   output?: CopyOutput;
+  /** What a stored procedure returned (storedProcedure jobs). */
+  procedure?: ProcedureOutcome;
   /** The .metadata.generation this status was computed from. */
   observedGeneration?: number;
   /** Ready and, on failure, a condition with a reason the user can act on. */
@@ -908,4 +970,26 @@ export interface CopyOutput {
   manifestUri?: string;
   /** With incremental, the highest watermark copied: the next run's after. */
   watermark?: string;
+}
+
+/** What a stored procedure returned (storedProcedure jobs). */
+export interface ProcedureOutcome {
+  /** Out and InOut parameters by name, as text (absent value: SQL NULL). */
+  outputs?: Record<string, string>;
+  /** Rows the procedure changed, when the server reports it. */
+  rowsAffected?: number;
+  /** The procedure's return value (SQL Server). */
+  returnValue?: number;
+  /** Result sets, each cut at spec.storedProcedure.maxRows rows. */
+  resultSets?: ProcedureResultSet[];
+}
+
+/** One result set. */
+export interface ProcedureResultSet {
+  /** Column names. */
+  columns?: string[];
+  /** Rows as text, one string per column (null for SQL NULL). */
+  rows?: (string | null)[][];
+  /** More rows were returned than recorded. */
+  truncated?: boolean;
 }

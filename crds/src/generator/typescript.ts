@@ -72,6 +72,7 @@ function render(schema: Schema, decls: Declarations): string {
 }
 
 function expression(schema: Schema, decls: Declarations): string {
+  if (schema.nullable) return `${expression({ ...schema, nullable: false }, decls)} | null`;
   if (schema["x-kubernetes-int-or-string"]) return "number | string";
   if (schema.enum) return schema.enum.map((v) => JSON.stringify(v)).join(" | ");
   switch (schema.type) {

@@ -218,14 +218,90 @@ const retry: Schema = named("RetryPolicy", {
   },
 });
 
+const procedureParameter: Schema = named("ProcedureParameter", {
+  type: "object",
+  description: "One parameter of the procedure, by name.",
+  required: ["name", "type"],
+  properties: {
+    name: sqlColumn("The parameter's name."),
+    type: named("ProcedureParameterType", {
+      type: "string",
+      description: "The SQL type the value is sent as.",
+      enum: [
+        "String",
+        "Int",
+        "BigInt",
+        "Decimal",
+        "Float",
+        "Boolean",
+        "Date",
+        "Timestamp",
+        "TimestampTz",
+        "Json",
+        "Binary",
+      ],
+    }),
+    value: {
+      type: "string",
+      description:
+        "The value as text in the type's literal syntax (numbers as digits, Boolean true or false, " +
+        "Binary as base64). Absent: SQL NULL. Not for secrets: the job is readable by its users.",
+      maxLength: 4096,
+    },
+    direction: {
+      type: "string",
+      description: "In (the default), Out or InOut; Out and InOut values are recorded in the status.",
+      enum: ["In", "Out", "InOut"],
+      default: "In",
+    },
+  },
+});
+
+const storedProcedure: Schema = named("StoredProcedureSpec", {
+  type: "object",
+  description:
+    "The stored procedure activity: run a named procedure with typed parameters on a SQL DataStore " +
+    "through the gateway, with the dispatch, status and retries of a copy. Instead of source and sink.",
+  required: ["dataStoreRef", "procedure"],
+  properties: {
+    dataStoreRef: localObjectReference("The SQL DataStore to run the procedure on."),
+    procedure: {
+      type: "string",
+      description: "The procedure (on PostgreSQL, also a function), optionally schema-qualified.",
+      minLength: 1,
+      maxLength: 256,
+      pattern: SQL_TABLE,
+    },
+    parameters: {
+      type: "array",
+      description: "The parameters, in the procedure's order.",
+      maxItems: 64,
+      items: procedureParameter,
+      "x-kubernetes-list-type": "map",
+      "x-kubernetes-list-map-keys": ["name"],
+    },
+    maxRows: {
+      type: "integer",
+      format: "int32",
+      description: "Rows of each result set recorded in the status.",
+      minimum: 0,
+      maximum: 100,
+      default: 20,
+    },
+  },
+});
+
 const spec: Schema = named("CopyJobSpec", {
   type: "object",
-  description: "One run of copying data from a source DataStore to a sink DataStore. Immutable.",
-  required: ["gatewayRef", "source", "sink"],
+  description:
+    "One run of copying data from a source DataStore to a sink DataStore (or, with storedProcedure, " +
+    "of a stored procedure). Immutable.",
+  required: ["gatewayRef"],
   properties: {
     gatewayRef: localObjectReference("The LogicalGateway whose nodes run the job."),
     source,
     sink,
+    storedProcedure,
     parallelism: {
       type: "integer",
       format: "int32",
@@ -262,6 +338,24 @@ const spec: Schema = named("CopyJobSpec", {
   },
   "x-kubernetes-validations": [
     { rule: "self == oldSelf", message: "spec is immutable; create a new CopyJob to run again" },
+    {
+      rule: "has(self.storedProcedure) || has(self.source)",
+      message: "source is required (or storedProcedure, to run a stored procedure instead of a copy)",
+      fieldPath: ".source",
+      reason: "FieldValueRequired",
+    },
+    {
+      rule: "has(self.storedProcedure) || has(self.sink)",
+      message: "sink is required (or storedProcedure, to run a stored procedure instead of a copy)",
+      fieldPath: ".sink",
+      reason: "FieldValueRequired",
+    },
+    {
+      rule: "!has(self.storedProcedure) || (!has(self.source) && !has(self.sink))",
+      message: "a job either copies (source and sink) or runs a storedProcedure, not both",
+      fieldPath: ".storedProcedure",
+      reason: "FieldValueForbidden",
+    },
   ],
 });
 
@@ -461,6 +555,57 @@ const status: Schema = named("CopyJobStatus", {
           type: "string",
           description: "With incremental, the highest watermark copied: the next run's after.",
           maxLength: 256,
+        },
+      },
+    }),
+    procedure: named("ProcedureOutcome", {
+      type: "object",
+      description: "What a stored procedure returned (storedProcedure jobs).",
+      properties: {
+        outputs: {
+          type: "object",
+          description: "Out and InOut parameters by name, as text (absent value: SQL NULL).",
+          maxProperties: 64,
+          additionalProperties: { type: "string", description: "The value as text.", maxLength: 4096 },
+        },
+        rowsAffected: count64("Rows the procedure changed, when the server reports it."),
+        returnValue: {
+          type: "integer",
+          format: "int64",
+          description: "The procedure's return value (SQL Server).",
+        },
+        resultSets: {
+          type: "array",
+          description: "Result sets, each cut at spec.storedProcedure.maxRows rows.",
+          maxItems: 8,
+          "x-kubernetes-list-type": "atomic",
+          items: named("ProcedureResultSet", {
+            type: "object",
+            description: "One result set.",
+            properties: {
+              columns: {
+                type: "array",
+                description: "Column names.",
+                maxItems: 64,
+                "x-kubernetes-list-type": "atomic",
+                items: { type: "string", description: "Column name.", maxLength: 128 },
+              },
+              rows: {
+                type: "array",
+                description: "Rows as text, one string per column (null for SQL NULL).",
+                maxItems: 100,
+                "x-kubernetes-list-type": "atomic",
+                items: {
+                  type: "array",
+                  description: "One row.",
+                  maxItems: 64,
+                  "x-kubernetes-list-type": "atomic",
+                  items: { type: "string", description: "A value as text.", maxLength: 1024, nullable: true },
+                },
+              },
+              truncated: { type: "boolean", description: "More rows were returned than recorded." },
+            },
+          }),
         },
       },
     }),

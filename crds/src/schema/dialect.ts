@@ -37,6 +37,8 @@ export interface Schema {
   maximum?: number;
   minLength?: number;
   maxLength?: number;
+  /** The value may also be null (OpenAPI v3; ajv reads it natively). */
+  nullable?: boolean;
   pattern?: string;
   minItems?: number;
   maxItems?: number;
