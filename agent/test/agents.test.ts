@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { encodeRegistrationKey, type Kube, type Lease, loadKubeConfig } from "@ferry/common";
-import type { CopyJob } from "@ferry/crds";
+import type { CopyJob, DataStore } from "@ferry/crds";
 import { type AzuriteServer, type PostgresServer, startAzurite, startPostgres } from "@ferry/hack/services";
 import { eventually, installCrds, testKube, testNamespace } from "@ferry/hack/testing";
 import {
@@ -290,6 +290,53 @@ describe("agents", () => {
       "the worker noticed",
     );
     await assertExact(setup.container, done, setup.rows, 6);
+    for (const p of procs) p.kill("SIGKILL");
+  });
+
+  test("connection tests: each DataStore's Reachable condition says whether and why, and who tested it", async (t) => {
+    const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
+    const setup = await setupGateway(kube, ns, pg, azurite, 100);
+    const procs = spawnAgents(kubeconfig, ns, setup.gateway, ["c1"]);
+    const reachable = (name: string) =>
+      eventually(
+        `${name} tested`,
+        async () => {
+          const ds = await kube.get<DataStore>({
+            apiVersion: "ferry.dev/v1alpha1",
+            kind: "DataStore",
+            namespace: ns,
+            name,
+          });
+          const c = ds?.status?.conditions?.find((x) => x.type === "Reachable");
+          return c ? { c, ds: ds! } : undefined;
+        },
+        { timeoutMs: 30_000 },
+      );
+    const good = await reachable("pg-source");
+    assert.equal(good.c.status, "True");
+    assert.equal(good.ds.status?.testedBy, "c1");
+    assert.ok(good.ds.status?.lastTestedTime);
+    const bad = await reachable("pg-bad");
+    assert.equal(bad.c.status, "False");
+    assert.equal(bad.c.reason, "AuthenticationFailed");
+    assert.match(bad.c.message, /password/, "a message a user can act on");
+    assert.doesNotMatch(bad.c.message, /wrong-password/, "never the credential itself");
+    const blob = await reachable("blob-sink");
+    assert.equal(blob.c.status, "True");
+
+    // Progress flows to the job's status, which is what `kubectl get cj` shows.
+    await kube.create(jobFor(ns, setup.gateway, "progress", { partitions: 2 }));
+    const done = await eventually(
+      "job done",
+      async () => {
+        const j = await getJob(kube, ns, "progress");
+        return j?.status?.phase === "Succeeded" ? j : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(done.status?.progress?.rows, 100);
+    assert.equal(done.status?.progress?.percent, 100);
+    assert.equal(done.status?.progress?.partitionsDone, 2);
     for (const p of procs) p.kill("SIGKILL");
   });
 
