@@ -16,7 +16,15 @@ import { runDataStoreTester } from "./datastore-tester.ts";
 import { runDispatcher } from "./dispatcher.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { EXIT, resolveIdentity } from "./identity.ts";
-import { dispatcherLeaseName, FIELD_MANAGER, LEASE_API, leaseLabels, nodeRef } from "./names.ts";
+import {
+  dispatcherLeaseName,
+  FIELD_MANAGER,
+  LABEL_COMPONENT,
+  LABEL_GATEWAY,
+  LEASE_API,
+  leaseLabels,
+  nodeRef,
+} from "./names.ts";
 import {
   defaultPeerHost,
   peerEndpointAnnotation,
@@ -235,7 +243,7 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
   async function peers(): Promise<{ peersReachable?: { reachable: number; total: number } }> {
     if (!ops) return {};
     const leases = await kube.list<Lease>(LEASE_API, "Lease", namespace, {
-      labelSelector: `ferry.dev/gateway=${gateway},app.kubernetes.io/component=node-lease`,
+      labelSelector: `${LABEL_GATEWAY}=${gateway},${LABEL_COMPONENT}=node-lease`,
     });
     const targets = peerEndpointsFromLeases(leases, { self: node, now: new Date() });
     const result = await probePeers({ peers: targets, ...(config.tlsDir ? { tlsDir: config.tlsDir } : {}) });

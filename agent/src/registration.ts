@@ -21,6 +21,8 @@ import { EXIT, FatalError } from "./identity.ts";
 import {
   ANNOTATION_INSTANCE,
   API_VERSION,
+  LABEL_GATEWAY,
+  LABEL_PART_OF,
   LEASE_API,
   leaseLabels,
   leaseRef,
@@ -61,7 +63,7 @@ export async function ensureNode(
         metadata: {
           name: node,
           namespace,
-          labels: { "app.kubernetes.io/part-of": "ferry", "ferry.dev/gateway": gateway },
+          labels: { [LABEL_PART_OF]: "ferry", [LABEL_GATEWAY]: gateway },
         },
         spec: { gatewayRef: { name: gateway }, managed: false },
       });

@@ -71,6 +71,26 @@ interface Run {
   done: Promise<void>;
 }
 
+/** How one attempt ended, for the retry decision in #run. */
+type AttemptOutcome =
+  | { type: "done" }
+  | { type: "stopped" }
+  | { type: "error"; error: { reason: string; message: string; transient: boolean } };
+
+/** A DataStore that cannot be resolved: bad credentials are permanent, anything else transient. */
+function storeError(err: unknown): AttemptOutcome {
+  if (err instanceof CredentialError)
+    return { type: "error", error: { reason: err.reason, message: err.message, transient: false } };
+  return {
+    type: "error",
+    error: {
+      reason: "DataStoreUnavailable",
+      message: `cannot read the data stores: ${(err as Error).message}`,
+      transient: true,
+    },
+  };
+}
+
 export class Worker {
   readonly #o: WorkerOptions;
   readonly #jobs: Informer<CopyJob>;
@@ -242,15 +262,7 @@ export class Worker {
     }
   }
 
-  async #attempt(
-    job: CopyJob,
-    run: Run,
-    log: Logger,
-  ): Promise<
-    | { type: "done" }
-    | { type: "stopped" }
-    | { type: "error"; error: { reason: string; message: string; transient: boolean } }
-  > {
+  async #attempt(job: CopyJob, run: Run, log: Logger): Promise<AttemptOutcome> {
     if (job.spec.storedProcedure) return this.#procedure(job, run, log);
     const spec = job.spec;
     if (!isCopyActivity(spec)) {
@@ -274,16 +286,7 @@ export class Worker {
         resolver.store(spec.sink.dataStoreRef.name, spec.gatewayRef.name),
       ]);
     } catch (err) {
-      if (err instanceof CredentialError)
-        return { type: "error", error: { reason: err.reason, message: err.message, transient: false } };
-      return {
-        type: "error",
-        error: {
-          reason: "DataStoreUnavailable",
-          message: `cannot read the data stores: ${(err as Error).message}`,
-          transient: true,
-        },
-      };
+      return storeError(err);
     }
     // Status writes of one job never overlap: checkpoint and progress are written in order.
     let chain: Promise<unknown> = Promise.resolve();
@@ -405,15 +408,7 @@ export class Worker {
    * call reached the server are transient (the data plane says which), so a procedure never runs
    * twice because of a retry.
    */
-  async #procedure(
-    job: CopyJob,
-    run: Run,
-    log: Logger,
-  ): Promise<
-    | { type: "done" }
-    | { type: "stopped" }
-    | { type: "error"; error: { reason: string; message: string; transient: boolean } }
-  > {
+  async #procedure(job: CopyJob, run: Run, log: Logger): Promise<AttemptOutcome> {
     const { kube, namespace, node, resolver } = this.#o;
     const name = job.metadata.name;
     const attempt = run.attempt;
@@ -422,15 +417,7 @@ export class Worker {
     try {
       store = await resolver.store(sp.dataStoreRef.name, job.spec.gatewayRef.name);
     } catch (err) {
-      const permanentError = err instanceof CredentialError;
-      return {
-        type: "error",
-        error: {
-          reason: permanentError ? err.reason : "DataStoreUnavailable",
-          message: permanentError ? err.message : `cannot read the data store: ${(err as Error).message}`,
-          transient: !permanentError,
-        },
-      };
+      return storeError(err);
     }
     const current = await kube.get<CopyJob>(jobRef(namespace, name));
     if (!current || !ownedBy(current, node, attempt) || !this.#o.heartbeat.fresh()) {

@@ -12,6 +12,7 @@ import type {
   DataStoreType,
   IncrementalSpec,
   PartitioningSpec,
+  ProcedureParameterType,
 } from "@ferry/crds";
 
 export type { CopySink, CsvOptions, DataStoreConnection, DataStoreType, IncrementalSpec, PartitioningSpec };
@@ -244,18 +245,8 @@ export interface ProcedureParameter {
   direction?: "In" | "Out" | "InOut";
 }
 
-export type ProcedureParameterType =
-  | "String"
-  | "Int"
-  | "BigInt"
-  | "Decimal"
-  | "Float"
-  | "Boolean"
-  | "Date"
-  | "Timestamp"
-  | "TimestampTz"
-  | "Json"
-  | "Binary";
+/** The SQL types a parameter is sent as: the API's, so a job's parameters pass through as they are. */
+export type { ProcedureParameterType };
 
 export interface ProcedureCall {
   /** The procedure (or, on PostgreSQL, a function), optionally schema-qualified. */

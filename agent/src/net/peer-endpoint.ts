@@ -12,12 +12,16 @@
  * or IP given on the command line for an external node. Peers are verified by node name, not by
  * this host (peers.ts), so an IP is fine.
  */
+
 import { isIPv6 } from "node:net";
 import { networkInterfaces } from "node:os";
 import type { Lease } from "@ferry/common";
+import { LABEL_NODE } from "@ferry/common";
 
 export const PEER_ENDPOINT_ANNOTATION = "ferry.dev/peer-endpoint";
-export const NODE_LABEL = "ferry.dev/node";
+export { LABEL_NODE as NODE_LABEL } from "@ferry/common";
+
+const NODE_LABEL = LABEL_NODE;
 /** The operator's default (operator/src/model/pod.ts AGENT_PORT). */
 export const DEFAULT_PEER_PORT = 8443;
 /** Like the operator's node-state: a lease this long past expiry is still live (clock skew). */

@@ -25,10 +25,9 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import tls from "node:tls";
 import type { Logger } from "@ferry/common/log";
-import type { Metrics } from "@ferry/common/runtime";
+import { type Metrics, opsRequestListener } from "@ferry/common/runtime";
 import { readTlsDir, type TlsMaterial } from "./tls-files.ts";
 
-const EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 export const DEFAULT_RELOAD_INTERVAL_MS = 30_000;
 /** Lets a multi-file update (certificate, then key) finish before reading. */
 const WATCH_DEBOUNCE_MS = 100;
@@ -69,46 +68,22 @@ const fingerprint = (m: TlsMaterial) =>
   createHash("sha256").update(m.cert).update(m.key).update(m.ca).digest("hex");
 
 function handler(options: PeerServerOptions, secure: boolean): http.RequestListener {
-  const healthy = options.healthy ?? (() => true);
-  return (req, res) => {
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, { Allow: "GET, HEAD" }).end();
-      return;
-    }
-    const path = new URL(req.url ?? "/", "http://localhost").pathname;
-    const reply = (status: number, contentType: string, body: string) => {
-      res.writeHead(status, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(body) });
-      res.end(req.method === "HEAD" ? undefined : body);
-    };
-    try {
-      switch (path) {
-        case "/metrics":
-          return reply(200, EXPOSITION_CONTENT_TYPE, options.metrics.expose());
-        case "/healthz":
-          return healthy() ? reply(200, "text/plain", "ok\n") : reply(503, "text/plain", "unhealthy\n");
-        case "/readyz":
-          return options.ready() ? reply(200, "text/plain", "ok\n") : reply(503, "text/plain", "not ready\n");
-        case "/peer": {
-          if (secure) {
-            const socket = req.socket as tls.TLSSocket;
-            if (!socket.authorized) {
-              const presented = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
-              const why = presented
-                ? `the client certificate is not trusted (${String(socket.authorizationError)})`
-                : "a client certificate from the gateway's CA is required";
-              return reply(401, "text/plain", `${why}\n`);
-            }
-          }
-          const body: PeerInfo = { node: options.node, version: options.version };
-          return reply(200, "application/json", JSON.stringify(body));
+  return opsRequestListener(options, {
+    "/peer": (req, reply) => {
+      if (secure) {
+        const socket = req.socket as tls.TLSSocket;
+        if (!socket.authorized) {
+          const presented = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
+          const why = presented
+            ? `the client certificate is not trusted (${String(socket.authorizationError)})`
+            : "a client certificate from the gateway's CA is required";
+          return reply(401, "text/plain", `${why}\n`);
         }
-        default:
-          return reply(404, "text/plain", "not found\n");
       }
-    } catch (err) {
-      return reply(500, "text/plain", `${String(err)}\n`);
-    }
-  };
+      const body: PeerInfo = { node: options.node, version: options.version };
+      return reply(200, "application/json", JSON.stringify(body));
+    },
+  });
 }
 
 export async function startPeerServer(options: PeerServerOptions): Promise<PeerServer> {

@@ -23,7 +23,13 @@ export { type LeaderElectionOptions, runLeaderElection } from "./leader.ts";
 export { statusApplyIsNoop } from "./managed-fields.ts";
 export { Counter, Gauge, Histogram, type Labels, Metrics } from "./metrics.ts";
 export { WorkQueue, type WorkQueueOptions } from "./queue.ts";
-export { type OpsServer, type OpsServerOptions, startOpsServer } from "./server.ts";
+export {
+  type OpsServer,
+  type OpsServerOptions,
+  opsRequestListener,
+  type Reply,
+  startOpsServer,
+} from "./server.ts";
 export {
   type ApplyStatusOptions,
   applyStatus,

@@ -25,15 +25,24 @@ export interface OpsServer {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
+export type Reply = (status: number, contentType: string, body: string) => void;
+
+/**
+ * The operations routes (`/metrics`, `/healthz`, `/readyz`) as a request listener, with room for
+ * more routes: the agent's node endpoint serves the same ones beside `/peer`, over TLS.
+ */
+export function opsRequestListener(
+  options: Pick<OpsServerOptions, "metrics" | "ready" | "healthy">,
+  routes: Record<string, (req: http.IncomingMessage, reply: Reply) => void> = {},
+): http.RequestListener {
   const healthy = options.healthy ?? (() => true);
-  const server = http.createServer((req, res) => {
+  return (req, res) => {
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { Allow: "GET, HEAD" }).end();
       return;
     }
     const path = new URL(req.url ?? "/", "http://localhost").pathname;
-    const reply = (status: number, contentType: string, body: string) => {
+    const reply: Reply = (status, contentType, body) => {
       res.writeHead(status, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(body) });
       res.end(req.method === "HEAD" ? undefined : body);
     };
@@ -45,13 +54,19 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
           return healthy() ? reply(200, "text/plain", "ok\n") : reply(503, "text/plain", "unhealthy\n");
         case "/readyz":
           return options.ready() ? reply(200, "text/plain", "ok\n") : reply(503, "text/plain", "not ready\n");
-        default:
-          return reply(404, "text/plain", "not found\n");
+        default: {
+          const route = routes[path];
+          return route ? route(req, reply) : reply(404, "text/plain", "not found\n");
+        }
       }
     } catch (err) {
       return reply(500, "text/plain", `${String(err)}\n`);
     }
-  });
+  };
+}
+
+export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
+  const server = http.createServer(opsRequestListener(options));
   server.listen(options.port, options.host);
   await once(server, "listening");
   return {

@@ -10,13 +10,12 @@ interface Crd extends KubeObject {
 }
 
 /**
- * Installs (server-side applies) Ferry's CRDs and waits until each is Established. Idempotent, so
- * every test file that needs the API can call it; concurrent callers apply the same content.
+ * Server-side applies CRDs and waits until each is Established. Idempotent, so every test file
+ * that needs an API can call it; concurrent callers apply the same content.
  */
-export async function installCrds(kube: Kube): Promise<string[]> {
-  const crds = crdManifests() as Crd[];
+async function applyCrds(kube: Kube, what: string, crds: Crd[]): Promise<string[]> {
   for (const crd of crds) await kube.apply(crd, "ferry-tests");
-  await eventually("Ferry CRDs Established", async () => {
+  await eventually(`${what} CRDs Established`, async () => {
     const states = await Promise.all(
       crds.map((crd) =>
         kube.get<Crd>({
@@ -33,6 +32,11 @@ export async function installCrds(kube: Kube): Promise<string[]> {
   return crds.map((c) => c.metadata.name);
 }
 
+/** Ferry's CRDs, as the chart and the operator install them. */
+export function installCrds(kube: Kube): Promise<string[]> {
+  return applyCrds(kube, "Ferry", crdManifests() as Crd[]);
+}
+
 /**
  * Installs cert-manager's real CRDs (fetched by hack/build-control-plane.sh from the pinned
  * module). The cert-manager controller does not run here; a test that needs certificates issued
@@ -43,19 +47,5 @@ export async function installCertManagerCrds(kube: Kube): Promise<void> {
   const crds = parseAllDocuments(await readFile(file, "utf8"))
     .map((d) => d.toJS() as Crd | null)
     .filter((c): c is Crd => c !== null);
-  for (const crd of crds) await kube.apply(crd, "ferry-tests");
-  await eventually("cert-manager CRDs Established", async () => {
-    const states = await Promise.all(
-      crds.map((crd) =>
-        kube.get<Crd>({
-          apiVersion: "apiextensions.k8s.io/v1",
-          kind: "CustomResourceDefinition",
-          name: crd.metadata.name,
-        }),
-      ),
-    );
-    return states.every((s) =>
-      s?.status?.conditions?.some((c) => c.type === "Established" && c.status === "True"),
-    );
-  });
+  await applyCrds(kube, "cert-manager", crds);
 }

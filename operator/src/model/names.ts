@@ -3,16 +3,27 @@
  * and deterministic: a reconcile that runs twice, or on another replica, names the same objects.
  */
 import { createHash } from "node:crypto";
+import { type Component, ferryLabels, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME } from "@ferry/common";
+
+// The names both sides use are declared once in @ferry/common; the operator's modules keep
+// importing them from here with the operator-only ones.
+export {
+  credentialKeySecretName,
+  dispatcherLeaseName,
+  LABEL_COMPONENT,
+  LABEL_GATEWAY,
+  LABEL_NODE,
+  LABEL_PART_OF,
+  nodeLeaseName,
+  nodeTlsSecretName,
+  registrationSecretName,
+} from "@ferry/common";
+export type { Component };
 
 export const agentServiceAccountName = (gateway: string) => `${gateway}-agent`;
 export const agentRoleName = (gateway: string) => `${gateway}-agent`;
-export const registrationSecretName = (gateway: string) => `${gateway}-registration`;
-export const credentialKeySecretName = (gateway: string) => `${gateway}-credential-key`;
 export const caSecretName = (gateway: string) => `${gateway}-ca`;
-export const nodeTlsSecretName = (node: string) => `${node}-tls`;
 export const managedNodeName = (gateway: string, index: number) => `${gateway}-${index}`;
-export const nodeLeaseName = (node: string) => `ferry-node-${node}`;
-export const dispatcherLeaseName = (gateway: string) => `ferry-dispatcher-${gateway}`;
 
 /** The rotation named by `spec.registration.rotation`; absent means the first one. */
 export function rotationOf(rotation: string | undefined): string {
@@ -33,32 +44,13 @@ export function managedNodeIndex(gateway: string, node: string): number | undefi
   return /^(0|[1-9][0-9]*)$/.test(rest) ? Number(rest) : undefined;
 }
 
-export const LABEL_PART_OF = "app.kubernetes.io/part-of";
-export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
-export const LABEL_COMPONENT = "app.kubernetes.io/component";
-export const LABEL_NAME = "app.kubernetes.io/name";
-export const LABEL_INSTANCE = "app.kubernetes.io/instance";
-export const LABEL_GATEWAY = "ferry.dev/gateway";
-export const LABEL_NODE = "ferry.dev/node";
-
-export type Component =
-  | "agent"
-  | "registration"
-  | "credential-key"
-  | "tls"
-  | "node-lease"
-  | "dispatcher-lease"
-  | "node";
-
+/** The shared labels, plus those that say the operator made the object. */
 export function labels(gateway: string, component: Component, node?: string): Record<string, string> {
   return {
-    [LABEL_PART_OF]: "ferry",
+    ...ferryLabels(gateway, component, node),
     [LABEL_MANAGED_BY]: "ferry-operator",
     [LABEL_NAME]: "ferry",
     [LABEL_INSTANCE]: gateway,
-    [LABEL_COMPONENT]: component,
-    [LABEL_GATEWAY]: gateway,
-    ...(node ? { [LABEL_NODE]: node } : {}),
   };
 }
 
