@@ -2,6 +2,7 @@
  * The only module that imports @kubernetes/client-node. Everything else talks to the small typed
  * interface below, so the client library can change (or a call can be done by hand) in one place.
  */
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import type { ObjectMeta } from "@ferry/crds";
@@ -126,6 +127,13 @@ export interface WatchHandle {
 export interface Kube {
   /** The API server URL the client talks to. */
   readonly server: string;
+  /** The API server's CA (PEM) from the kubeconfig, when it names one. */
+  readonly caPem: string | undefined;
+  /**
+   * Any other call, by path (a subresource create such as TokenRequest, a delete with options):
+   * the same transport, credentials and errors as every method here.
+   */
+  request<T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T>;
   get<T extends KubeObject>(ref: ObjectRef): Promise<T | undefined>;
   create<T extends KubeObject>(object: T): Promise<T>;
   /**
@@ -191,6 +199,7 @@ interface DiscoveryList {
  */
 class RestKube implements Kube {
   readonly server: string;
+  readonly caPem: string | undefined;
   readonly #kc: k8s.KubeConfig;
   readonly #agent: http.Agent | undefined;
   readonly #resources = new Map<string, Promise<Map<string, Resource>>>();
@@ -199,6 +208,11 @@ class RestKube implements Kube {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error("the kubeconfig has no current cluster");
     this.server = cluster.server.replace(/\/+$/, "");
+    this.caPem = cluster.caData
+      ? Buffer.from(cluster.caData, "base64").toString("utf8")
+      : cluster.caFile
+        ? readFileSync(cluster.caFile, "utf8")
+        : undefined;
     this.#kc = kc;
     this.#agent = options.agent;
   }

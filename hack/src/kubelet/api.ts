@@ -1,66 +1,16 @@
 /**
- * The two calls a kubelet makes that the shared Kube interface has no method for: creating a
- * subresource (TokenRequest on `serviceaccounts/<sa>/token`) and deleting with delete options
- * (the final `gracePeriodSeconds: 0` delete, guarded by the pod's uid). Credentials come from
- * kube.ts's own kubeconfig loader, so @kubernetes/client-node is still imported only there.
+ * The two calls a kubelet makes that the typed Kube methods do not cover: creating a subresource
+ * (TokenRequest on `serviceaccounts/<sa>/token`) and deleting with delete options (the final
+ * `gracePeriodSeconds: 0` delete, guarded by the pod's uid). Both go through the shared client's
+ * `request`, so transport, credentials and errors are kube.ts's.
  */
-import { readFileSync } from "node:fs";
-import https from "node:https";
-import { KubeError, loadKubeConfig } from "@ferry/common/kube";
+import { connect, type Kube, KubeError } from "@ferry/common/kube";
 
-export interface RawApi {
-  readonly server: string;
-  /** The API server's CA (PEM), from the kubeconfig. */
-  readonly caPem: string | undefined;
-  request<T>(method: string, path: string, body?: unknown): Promise<T>;
-}
+/** The shared client: `request` for raw paths, `server` and `caPem` for the pods' mounts. */
+export type RawApi = Pick<Kube, "server" | "caPem" | "request">;
 
 export function rawApi(kubeconfig: string): RawApi {
-  const kc = loadKubeConfig(kubeconfig);
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error(`${kubeconfig}: no current cluster`);
-  const server = cluster.server.replace(/\/+$/, "");
-  const caPem = cluster.caData
-    ? Buffer.from(cluster.caData, "base64").toString("utf8")
-    : cluster.caFile
-      ? readFileSync(cluster.caFile, "utf8")
-      : undefined;
-  return {
-    server,
-    caPem,
-    async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-      const options: https.RequestOptions = { method, headers: { Accept: "application/json" } };
-      await kc.applyToHTTPSOptions(options);
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      if (payload !== undefined) {
-        options.headers = {
-          ...options.headers,
-          "Content-Type": "application/json",
-          "Content-Length": Buffer.byteLength(payload),
-        };
-      }
-      const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = https.request(new URL(server + path), options, (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () =>
-            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
-          );
-          res.on("error", reject);
-        });
-        req.on("error", reject);
-        req.end(payload);
-      });
-      if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
-      let parsed: { reason?: string; message?: string } = {};
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = { message: text };
-      }
-      throw new KubeError(status, parsed.reason ?? "Unknown", parsed.message ?? `HTTP ${status}`, []);
-    },
-  };
+  return connect(kubeconfig);
 }
 
 export interface BoundToken {
