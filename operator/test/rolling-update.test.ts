@@ -1,7 +1,9 @@
 /**
- * Rolling updates on the real control plane: a new agent version moves through the managed nodes
- * one at a time (cordon, drain, replace, Online, uncordon); a version whose pods never come
- * Online is rolled back on the node that tried it, and the rollout stops with a reason.
+ * Rolling updates on the real control plane with real agents: the gateway's pods run as agent
+ * processes on the test cluster's process node, and each reports the version of its image tag. A
+ * new version moves through the managed nodes one at a time (cordon, drain, replace, Online,
+ * uncordon); a version whose agent never comes up (the runtime's `broken` tag exits at once) is
+ * rolled back on the node that tried it, and the rollout stops with a reason.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -9,7 +11,7 @@ import type { KubeObject, Pod } from "@ferry/common";
 import type { GatewayNode, LogicalGateway } from "@ferry/crds";
 import { gatewayFixture } from "@ferry/crds/fixtures";
 import { eventually, installCrds, testNamespace } from "@ferry/hack/testing";
-import { podAgentStandIn } from "./support/node-stand-in.ts";
+import { agentsOnProcessNode, FAST_AGENT_ENV } from "./support/agents.ts";
 import { runOperator } from "./support/operator.ts";
 
 const FERRY = "ferry.dev/v1alpha1";
@@ -23,16 +25,12 @@ test("a good version rolls through one node at a time; a bad one is rolled back"
       g.metadata.namespace = namespace;
       g.spec = {
         nodes: { min: 2, max: 2 },
-        agent: { version: "1.0.0" },
+        agent: { version: "1.0.0", ...agentsOnProcessNode(), env: FAST_AGENT_ENV },
         update: { policy: "Auto", drainTimeoutSeconds: 30 },
       };
     }),
   );
-  await runOperator(t, kube, namespace, { rolloutReadyTimeoutMs: 8_000 });
-  const agents = ["east-0", "east-1"].map((n) => podAgentStandIn(kube, namespace, "east", n));
-  t.after(() => {
-    for (const a of agents) a.stop();
-  });
+  await runOperator(t, kube, namespace, { rolloutReadyTimeoutMs: 15_000 });
   const gateway = () => kube.get<LogicalGateway>(ref);
   const nodes = async () => kube.list<GatewayNode>(FERRY, "GatewayNode", namespace);
   const images = async () =>
@@ -41,10 +39,14 @@ test("a good version rolls through one node at a time; a bad one is rolled back"
         await kube.list<Pod>("v1", "Pod", namespace, { labelSelector: "app.kubernetes.io/component=agent" })
       ).map((p) => [p.metadata.name, p.spec.containers[0]?.image]),
     );
-  await eventually("Online on 1.0.0", async () => {
-    const g = await gateway();
-    return g?.status?.phase === "Online" && g.status.version === "1.0.0";
-  });
+  await eventually(
+    "Online on 1.0.0",
+    async () => {
+      const g = await gateway();
+      return g?.status?.phase === "Online" && g.status.version === "1.0.0";
+    },
+    { timeoutMs: 90_000 },
+  );
 
   // Watch the rollout: at no moment may both nodes be out of service.
   let bothOut = false;

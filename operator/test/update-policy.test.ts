@@ -1,6 +1,6 @@
 /**
  * update.policy Manual: a new agent version is reported as available and nothing is replaced
- * until the policy allows it.
+ * until the policy allows it. The node is a real agent process on the test cluster's process node.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -8,8 +8,8 @@ import type { Pod } from "@ferry/common";
 import type { LogicalGateway } from "@ferry/crds";
 import { gatewayFixture } from "@ferry/crds/fixtures";
 import { eventually, installCrds, testNamespace } from "@ferry/hack/testing";
+import { agentsOnProcessNode, FAST_AGENT_ENV } from "./support/agents.ts";
 import { gatewayIn } from "./support/fixtures.ts";
-import { podAgentStandIn } from "./support/node-stand-in.ts";
 import { runOperator } from "./support/operator.ts";
 
 test("Manual policy reports the update as available and waits; Auto then rolls it", async (t) => {
@@ -21,20 +21,19 @@ test("Manual policy reports the update as available and waits; Auto then rolls i
       "east",
       gatewayIn(namespace, {
         nodes: { min: 1, max: 1 },
-        agent: { version: "1.0.0" },
+        agent: { version: "1.0.0", ...agentsOnProcessNode(), env: FAST_AGENT_ENV },
         update: { policy: "Manual" },
       }),
     ),
   );
   await runOperator(t, kube, namespace);
-  const agent = podAgentStandIn(kube, namespace, "east", "east-0");
-  t.after(() => agent.stop());
   const image = async () =>
     (await kube.get<Pod>({ apiVersion: "v1", kind: "Pod", namespace, name: "east-0" }))?.spec.containers[0]
       ?.image;
   await eventually(
     "Online on 1.0.0",
     async () => (await kube.get<LogicalGateway>(ref))?.status?.version === "1.0.0",
+    { timeoutMs: 90_000 },
   );
 
   await kube.mergePatch(ref, { spec: { agent: { version: "1.1.0" } } });

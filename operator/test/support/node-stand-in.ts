@@ -1,9 +1,11 @@
 /**
- * Stands in for an agent until the agent exists: renews the node's heartbeat Lease and writes the
- * figures an agent reports into GatewayNode.status, with the agent's field manager, exactly as
- * docs/architecture.md says the agent does.
+ * Writes what an agent reports (the heartbeat Lease, GatewayNode.status figures) with the agent's
+ * field manager, as docs/architecture.md says the agent does. Tests whose subject is the
+ * operator's reading of those reports use it to set them exactly: a heartbeat that stops at a
+ * chosen moment, a CPU figure of 97%. Tests of behaviour that needs agents to run (rolling
+ * updates) use real agents on the process node (support/agents.ts).
  */
-import type { Kube, Lease, Pod } from "@ferry/common";
+import type { Kube, Lease } from "@ferry/common";
 import { isNotFound } from "@ferry/common";
 import { applyStatus } from "@ferry/common/runtime";
 import { LABEL_GATEWAY, LABEL_NODE, LABEL_PART_OF, labels, nodeLeaseName } from "../../src/model/names.ts";
@@ -15,38 +17,6 @@ export interface Reported {
   cpuPercent?: number;
   availableMemoryBytes?: number;
   credentialKeyLoaded?: boolean;
-}
-
-/**
- * Plays the agent inside the node's pod: beats only while the pod exists and is not being
- * deleted, reports the version of the pod's image tag, and never comes up on a tag "broken".
- */
-export function podAgentStandIn(kube: Kube, namespace: string, gateway: string, node: string): StandIn {
-  const standIn = standInNode(
-    kube,
-    namespace,
-    gateway,
-    node,
-    { version: "" },
-    {
-      before: async (report) => {
-        const pod = await kube.get<Pod>({ apiVersion: "v1", kind: "Pod", namespace, name: node });
-        const tag = pod?.spec.containers[0]?.image.split(":")[1];
-        if (
-          !pod ||
-          pod.metadata.deletionTimestamp ||
-          pod.status?.phase !== "Running" ||
-          !tag ||
-          tag === "broken"
-        ) {
-          return false;
-        }
-        report({ version: tag });
-        return true;
-      },
-    },
-  );
-  return standIn;
 }
 
 export interface StandIn {
@@ -66,12 +36,9 @@ export function standInNode(
   {
     everyMs = 1_000,
     leaseSeconds = 4,
-    before,
   }: {
     everyMs?: number;
     leaseSeconds?: number;
-    /** Runs before each beat; false skips the beat (the agent is down). */
-    before?: (report: (values: Partial<Reported>) => void) => Promise<boolean>;
   } = {},
 ): StandIn {
   let reported: Reported = { credentialKeyLoaded: true, ...initial };
@@ -83,7 +50,6 @@ export function standInNode(
     name: nodeLeaseName(node),
   };
   const beat = async () => {
-    if (before && !(await before((values) => (reported = { ...reported, ...values })))) return;
     const now = new Date();
     const lease: Lease = {
       apiVersion: leaseRef.apiVersion,
