@@ -49,12 +49,18 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
 
   // 2. The GatewayNode (an external one is created) and its Lease: a live duplicate is refused.
   await ensureNode(kube, namespace, gateway, node, id.source !== "in-cluster");
-  const claimedAt = performance.now();
-  const claimed = await claimNodeLease(kube, namespace, gateway, node, instance, config.leaseMs, (holder) =>
-    log.warn(
-      { holder },
-      "the node's lease is held by another instance; waiting one lease period to see whether it is alive",
-    ),
+  const { lease: claimed, claimedAt } = await claimNodeLease(
+    kube,
+    namespace,
+    gateway,
+    node,
+    instance,
+    config.leaseMs,
+    (holder) =>
+      log.warn(
+        { holder },
+        "the node's lease is held by another instance; waiting one lease period to see whether it is alive",
+      ),
   );
   log.info("node lease claimed");
 
@@ -269,13 +275,15 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
     }
   }
 
-  // Wait for SIGTERM (or a fatal loss of the node Lease).
-  const onStop = () => shutdown.abort();
-  stop.addEventListener("abort", onStop, { once: true });
+  // Wait for SIGTERM (or a fatal loss of the node Lease). Either may have come already, during
+  // start-up (a pod deleted while its agent waits out a previous holder's lease): an abort event
+  // fires once, so a listener added afterwards would wait forever.
+  stop.addEventListener("abort", () => shutdown.abort(), { once: true });
   if (stop.aborted) shutdown.abort();
-  await new Promise<void>((resolve) =>
-    shutdown.signal.addEventListener("abort", () => resolve(), { once: true }),
-  );
+  if (!shutdown.signal.aborted)
+    await new Promise<void>((resolve) =>
+      shutdown.signal.addEventListener("abort", () => resolve(), { once: true }),
+    );
 
   // Stop: no new jobs; running ones finish within the grace period or are handed back; then the
   // dispatcher Lease is released (another node takes over at once) and the node Lease last.

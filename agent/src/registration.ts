@@ -144,7 +144,7 @@ export async function claimNodeLease(
   instance: string,
   leaseMs: number,
   onWatching: (holder: string) => void,
-): Promise<Lease> {
+): Promise<{ lease: Lease; claimedAt: number }> {
   const ref = leaseRef(namespace, nodeLeaseName(node));
   let watched: { rv: string | undefined; since: number } | undefined;
   for (;;) {
@@ -161,9 +161,14 @@ export async function claimNodeLease(
       );
     }
     if (decision === "take") {
+      // The lease counts as renewed from just before the write (performance.now(): monotonic), not
+      // from when claiming began: after waiting out another holder that would be a lease period
+      // ago, and the heartbeat would call its own fresh lease stale.
+      const claimedAt = performance.now();
       const desired = nodeLease(namespace, gateway, node, instance, leaseMs, new Date(), lease);
       try {
-        return lease ? await kube.replace<Lease>(desired) : await kube.create<Lease>(desired);
+        const written = lease ? await kube.replace<Lease>(desired) : await kube.create<Lease>(desired);
+        return { lease: written, claimedAt };
       } catch (err) {
         // Someone else wrote it in between: judge again from what is there now.
         if (isConflict(err) || isAlreadyExists(err)) {
