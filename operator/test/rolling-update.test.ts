@@ -10,8 +10,13 @@ import { test } from "node:test";
 import type { KubeObject, Pod } from "@ferry/common";
 import type { GatewayNode, LogicalGateway } from "@ferry/crds";
 import { gatewayFixture } from "@ferry/crds/fixtures";
-import { eventually, installCrds, testNamespace } from "@ferry/hack/testing";
-import { agentsOnProcessNode, FAST_AGENT_ENV } from "./support/agents.ts";
+import {
+  agentsOnProcessNode,
+  eventually,
+  FAST_AGENT_ENV,
+  installCrds,
+  testNamespace,
+} from "@ferry/hack/testing";
 import { runOperator } from "./support/operator.ts";
 
 const FERRY = "ferry.dev/v1alpha1";

@@ -7,8 +7,13 @@ import { test } from "node:test";
 import type { Pod } from "@ferry/common";
 import type { LogicalGateway } from "@ferry/crds";
 import { gatewayFixture } from "@ferry/crds/fixtures";
-import { eventually, installCrds, testNamespace } from "@ferry/hack/testing";
-import { agentsOnProcessNode, FAST_AGENT_ENV } from "./support/agents.ts";
+import {
+  agentsOnProcessNode,
+  eventually,
+  FAST_AGENT_ENV,
+  installCrds,
+  testNamespace,
+} from "@ferry/hack/testing";
 import { gatewayIn } from "./support/fixtures.ts";
 import { runOperator } from "./support/operator.ts";
 

@@ -3,7 +3,7 @@
  * field manager, as docs/architecture.md says the agent does. Tests whose subject is the
  * operator's reading of those reports use it to set them exactly: a heartbeat that stops at a
  * chosen moment, a CPU figure of 97%. Tests of behaviour that needs agents to run (rolling
- * updates) use real agents on the process node (support/agents.ts).
+ * updates) use real agents on the process node (`agentsOnProcessNode` in @ferry/hack/testing).
  */
 import type { Kube, Lease } from "@ferry/common";
 import { isNotFound } from "@ferry/common";
