@@ -13,6 +13,8 @@ export interface ProcessConfig extends OperatorConfig {
   watchNamespace?: string;
   metricsPort: number;
   logLevel: string;
+  /** The leader Lease's duration; a standby takes over at most this long after a crash. */
+  leaderLeaseMs: number;
 }
 
 const minutes = (n: number) => n * 60_000;
@@ -50,6 +52,7 @@ export function loadConfig(
       : {}),
     metricsPort: number(values["metrics-port"] ?? env.FERRY_PORT_METRICS, 8080, "the metrics port"),
     logLevel: values["log-level"] ?? env.FERRY_LOG_LEVEL ?? "info",
+    leaderLeaseMs: number(env.FERRY_LEADER_LEASE_SECONDS, 15, "FERRY_LEADER_LEASE_SECONDS") * 1000,
     defaultImage: env.FERRY_AGENT_IMAGE || "ferry/agent",
     defaultVersion: env.FERRY_VERSION || "0.1.0",
     systemProxy: {

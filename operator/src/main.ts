@@ -45,6 +45,10 @@ async function main(): Promise<number> {
     namespace: config.leaseNamespace,
     name: "ferry-operator",
     identity: config.identity,
+    leaseDurationMs: config.leaderLeaseMs,
+    // Renew well inside the lease, whatever its length (the defaults suit the default 15 s).
+    renewEveryMs: Math.min(2_000, config.leaderLeaseMs / 4),
+    renewDeadlineMs: Math.floor((config.leaderLeaseMs * 2) / 3),
     log,
     metrics,
     signal: shutdown.signal,
