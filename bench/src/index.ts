@@ -1,0 +1,1 @@
+export { type Cell, machine, percentile, RESULTS_FILE, recordResult, table } from "./results.ts";
