@@ -1,15 +1,17 @@
 /**
  * The dispatcher: runs only while this node holds the gateway's dispatcher Lease. It watches the
  * gateway's CopyJobs, GatewayNodes and node Leases, plans with the pure planDispatch, and carries
- * out each action through updateJobStatus, which re-reads the job and re-checks the decision
- * before a write guarded by resourceVersion. Everything it needs is in the API (phases, nodes,
- * attempts), so a new dispatcher after a failover simply carries on.
+ * out each action through updateJobStatus, which re-checks the decision against the job as the pass
+ * saw it and writes it guarded by that resourceVersion; a job that moved meanwhile is read fresh
+ * and decided again. Everything it needs is in the API (phases, nodes, attempts), so a new
+ * dispatcher after a failover simply carries on.
  */
 import { setTimeout as delay } from "node:timers/promises";
 import type { Kube, Lease } from "@ferry/common";
 import type { Logger } from "@ferry/common/log";
 import { type EventRecorder, Informer, type Metrics } from "@ferry/common/runtime";
 import type { CopyJob, GatewayNode } from "@ferry/crds";
+import { cachedJob } from "./job-cache.ts";
 import { updateJobStatus } from "./job-writer.ts";
 import { LeaseTracker } from "./lease-tracker.ts";
 import { API_VERSION, jobRef, LABEL_COMPONENT, LABEL_GATEWAY, LABEL_NODE, LEASE_API } from "./names.ts";
@@ -42,7 +44,7 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
   );
   const jobs = new Informer<CopyJob>(
     kube,
-    { apiVersion: API_VERSION, kind: "CopyJob", namespace, resyncMs: 60_000 },
+    { apiVersion: API_VERSION, kind: "CopyJob", namespace, resyncMs: 60_000, transform: cachedJob },
     log,
     options.metrics,
   );
@@ -66,8 +68,14 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
   // Objects this dispatcher wrote, until its informer catches up: the next pass must not plan from
   // the cache's older copy (it would only be refused, but it would also misjudge the load).
   const written = new Map<string, CopyJob>();
+  // A change seen while a pass runs (its writes take round trips) must not wait for the tick: the
+  // pass may have planned without it, e.g. without the slot a job just freed.
+  let changed = false;
   let wake: () => void = () => {};
-  const poke = () => wake();
+  const poke = () => {
+    changed = true;
+    wake();
+  };
   jobs.on(poke);
   nodes.on(poke);
   leases.on(poke);
@@ -90,15 +98,21 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
 
   const tickMs = options.tickMs ?? 1000;
   while (!signal.aborted) {
+    changed = false;
     try {
       await pass();
     } catch (err) {
       if (!signal.aborted) log.warn({ err }, "dispatch pass failed");
     }
-    await new Promise<void>((resolve) => {
-      wake = resolve;
-      delay(tickMs, undefined, { signal }).then(resolve, resolve);
-    });
+    if (!changed) {
+      const tick = new AbortController();
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        delay(tickMs, undefined, { signal: AbortSignal.any([signal, tick.signal]) }).then(resolve, resolve);
+      });
+      // Woken early: the tick's timer goes, rather than pile up with one per pass.
+      tick.abort();
+    }
     wake = () => {};
     // Coalesce a burst of events into one pass.
     await delay(50, undefined, { signal }).catch(() => {});
@@ -116,12 +130,16 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
       .filter((n) => n.spec.gatewayRef.name === gateway)
       .map((n) => nodeView(n, tracker.alive(leaseOf.get(n.metadata.name), now)));
     const all = currentJobs();
-    for (const action of planDispatch(all, views, new Date(now))) {
+    const byName = new Map(all.map((j) => [j.metadata.name, j]));
+    // The actions of one pass concern distinct jobs and each write is guarded on its own, so they
+    // go out together: one after the other, a burst of assignments would wait in line for the
+    // round trips of those before it, and so would every slot that frees meanwhile.
+    await inParallel(planDispatch(all, views, new Date(now)), async (action) => {
       if (signal.aborted) return;
-      await carryOut(action).catch((err: unknown) =>
+      await carryOut(action, byName.get(action.job)).catch((err: unknown) =>
         log.warn({ err, job: action.job, action: action.type }, "dispatch action failed"),
       );
-    }
+    });
     // Repair: a dispatcher that died between the status write and the label leaves a job its
     // worker cannot see.
     for (const job of all) {
@@ -130,9 +148,9 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
     }
   }
 
-  async function carryOut(action: DispatchAction): Promise<void> {
+  /** `viewed`: the job as the pass that planned `action` saw it. */
+  async function carryOut(action: DispatchAction, viewed: CopyJob | undefined): Promise<void> {
     const now = new Date();
-    const viewed = currentJobs().find((j) => j.metadata.name === action.job);
     const seenAttempt = viewed?.status?.attempt ?? 0;
     const seenNode = viewed?.status?.node;
     let decide: (job: CopyJob) => ReturnType<typeof assigned> | undefined;
@@ -156,7 +174,7 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
             : undefined;
         break;
     }
-    const result = await updateJobStatus(kube, namespace, action.job, decide);
+    const result = await updateJobStatus(kube, namespace, action.job, decide, viewed);
     if (!result) {
       log.info({ job: action.job, action: action.type }, "the job changed meanwhile; not applied");
       return;
@@ -185,4 +203,15 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
     });
     written.set(name, patched);
   }
+}
+
+/** Actions carried out at once, at most this many: a pass never floods the API server. */
+const PARALLEL_ACTIONS = 16;
+
+async function inParallel<T>(items: T[], run: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await run(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_ACTIONS, items.length) }, lane));
 }

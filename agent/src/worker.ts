@@ -32,6 +32,7 @@ import {
   type StoreConfig,
 } from "./dataplane/index.ts";
 import type { Heartbeat } from "./heartbeat.ts";
+import { cachedJob } from "./job-cache.ts";
 import { ownedBy, updateJobStatus } from "./job-writer.ts";
 import { ANNOTATION_INSTANCE, API_VERSION, jobRef, LABEL_NODE, leaseRef, nodeLeaseName } from "./names.ts";
 import {
@@ -75,6 +76,8 @@ interface Run {
 type AttemptOutcome =
   | { type: "done" }
   | { type: "stopped" }
+  /** The fence could not confirm the attempt (the API was unreachable, or the job moved). */
+  | { type: "fenced"; message: string }
   | { type: "error"; error: { reason: string; message: string; transient: boolean } };
 
 /** A DataStore that cannot be resolved: bad credentials are permanent, anything else transient. */
@@ -116,6 +119,7 @@ export class Worker {
         namespace,
         labelSelector: `${LABEL_NODE}=${node}`,
         resyncMs: 60_000,
+        transform: cachedJob,
       },
       log,
       metrics,
@@ -221,10 +225,15 @@ export class Worker {
       if (startAt > Date.now())
         await delay(startAt - Date.now(), undefined, { signal: run.abort.signal }).catch(() => {});
       if (run.abort.signal.aborted) return this.#stopped(name, run, log);
-      const started = await updateJobStatus(kube, namespace, name, (j) =>
-        ownedBy(j, node, attempt) && j.status?.phase === "Assigned"
-          ? running(j.status, new Date())
-          : undefined,
+      const started = await updateJobStatus(
+        kube,
+        namespace,
+        name,
+        (j) =>
+          ownedBy(j, node, attempt) && j.status?.phase === "Assigned"
+            ? running(j.status, new Date())
+            : undefined,
+        first,
       );
       if (!started) {
         log.info("the job is no longer this node's; not starting");
@@ -234,6 +243,14 @@ export class Worker {
       const outcome = await this.#attempt(started, run, log);
       if (outcome.type === "done") return;
       if (outcome.type === "stopped") return this.#stopped(name, run, log);
+      if (outcome.type === "fenced")
+        return this.#abandon(
+          name,
+          run.attempt,
+          log,
+          "Fenced",
+          `attempt ${run.attempt} stopped before a commit it could not confirm: ${outcome.message}`,
+        );
       const err = outcome.error;
       const decision = decideRetry(err, attempt, started.spec.retry);
       const now = new Date();
@@ -288,17 +305,29 @@ export class Worker {
     } catch (err) {
       return storeError(err);
     }
-    // Status writes of one job never overlap: checkpoint and progress are written in order.
+    // Status writes of one job never overlap: checkpoint and progress are written in order, each
+    // from the job as the previous one left it (updateJobStatus reads it again if that is stale).
     let chain: Promise<unknown> = Promise.resolve();
+    let current = job;
     const write = (decide: (j: CopyJob) => ReturnType<typeof withProgress> | undefined) => {
-      const next = chain.then(() =>
-        updateJobStatus(kube, namespace, name, (j) => (ownedBy(j, node, attempt) ? decide(j) : undefined)),
-      );
+      const next = chain.then(async () => {
+        const written = await updateJobStatus(
+          kube,
+          namespace,
+          name,
+          (j) => (ownedBy(j, node, attempt) ? decide(j) : undefined),
+          current,
+        );
+        if (written) current = written;
+        return written;
+      });
       chain = next.catch(() => {});
       return next;
     };
     let latest: CopyProgress | undefined;
-    let lastWrite = 0;
+    // The Running write just told that the attempt started: the first progress write waits its
+    // turn like the others, so a job done within one period writes none.
+    let lastWrite = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const flushProgress = () => {
       timer = undefined;
@@ -366,8 +395,12 @@ export class Worker {
       await chain;
       const now = new Date();
       const { contentChecksum: _c, ...output } = result.output;
-      const done = await updateJobStatus(kube, namespace, name, (j) =>
-        ownedBy(j, node, attempt) ? succeeded(j.status!, output, result.progress, now) : undefined,
+      const done = await updateJobStatus(
+        kube,
+        namespace,
+        name,
+        (j) => (ownedBy(j, node, attempt) ? succeeded(j.status!, output, result.progress, now) : undefined),
+        current,
       );
       if (done) {
         this.#results.inc({ result: "Succeeded" });
@@ -383,7 +416,7 @@ export class Worker {
       if (err instanceof DataPlaneError && err.reason === "Fenced") {
         log.warn(`fenced: ${err.message}`);
         this.#results.inc({ result: "Fenced" });
-        return { type: "done" };
+        return { type: "fenced", message: err.message };
       }
       // Not ours any more (a checkpoint write was refused): stop quietly.
       const current = await kube.get<CopyJob>(jobRef(namespace, name)).catch(() => undefined);
@@ -484,8 +517,40 @@ export class Worker {
         `node ${this.#o.node} shut down during attempt ${run.attempt}`,
       );
       log.info("handed back on shutdown");
+    } else if (reason === "lease") {
+      log.warn({ reason }, "attempt stopped without committing more");
+      await this.#abandon(
+        name,
+        run.attempt,
+        log,
+        "LeaseExpired",
+        `node ${this.#o.node} could not renew its lease during attempt ${run.attempt}; the attempt stopped before committing more`,
+      );
     } else {
       log.warn({ reason }, "attempt stopped without committing more");
+    }
+  }
+
+  /**
+   * An attempt this node gave up without a result (its lease went stale, or the fence could not
+   * confirm it) must not stay Running in the API: nobody else would take it back, since the node's
+   * lease is fresh again by the time a dispatcher looks (an API server restart outlasts a lease
+   * without any node dying). Once this node can write again it hands the attempt back; the next
+   * attempt resumes from the checkpoint. If a dispatcher already requeued the job (NodeLost), the
+   * attempt is not this node's any more and the hand-back changes nothing.
+   */
+  async #abandon(name: string, attempt: number, log: Logger, reason: string, message: string): Promise<void> {
+    for (let tries = 0; this.#accepting; tries++) {
+      if (this.#o.heartbeat.fresh()) {
+        try {
+          await this.#handBack(name, attempt, reason, message);
+          log.info({ reason }, "attempt handed back");
+          return;
+        } catch (err) {
+          if (tries % 20 === 0) log.warn({ err }, "could not hand the attempt back yet; retrying");
+        }
+      }
+      await delay(500);
     }
   }
 

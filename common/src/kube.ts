@@ -91,6 +91,14 @@ export interface ListOptions {
   fieldSelector?: string;
 }
 
+export interface PagedListOptions extends ListOptions {
+  /**
+   * Ask for pages of at most this many objects, following the server's continue tokens: one
+   * consistent snapshot, without one response (and its parse) holding every object at once.
+   */
+  limit?: number;
+}
+
 export type Propagation = "Foreground" | "Background" | "Orphan";
 
 export interface ListResult<T> {
@@ -158,12 +166,16 @@ export interface Kube {
     namespace?: string,
     options?: ListOptions,
   ): Promise<T[]>;
-  /** A list with the resourceVersion a watch continues from (what informers start with). */
+  /**
+   * A list with the resourceVersion a watch continues from (what informers start with). `each`
+   * maps every object as its page arrives, so a projection keeps a long list's memory to one page.
+   */
   listWithVersion<T extends KubeObject>(
     apiVersion: string,
     kind: string,
     namespace?: string,
-    options?: ListOptions,
+    options?: PagedListOptions,
+    each?: (object: T) => T,
   ): Promise<ListResult<T>>;
   /** A streaming watch; events arrive in order through `onEvent`. */
   watch<T extends KubeObject>(
@@ -388,19 +400,25 @@ class RestKube implements Kube {
     apiVersion: string,
     kind: string,
     namespace?: string,
-    options: ListOptions = {},
+    options: PagedListOptions = {},
+    each: (object: T) => T = (object) => object,
   ): Promise<ListResult<T>> {
     const path = await this.#collectionPath(apiVersion, kind, namespace);
-    const qs = selectorQuery(options).toString();
-    const list = await this.request<{ items: T[]; metadata: { resourceVersion: string } }>(
-      "GET",
-      qs ? `${path}?${qs}` : path,
-    );
-    // List items carry no apiVersion/kind; callers compare whole objects, so give them back.
-    return {
-      items: list.items.map((item) => ({ ...item, apiVersion, kind })),
-      resourceVersion: list.metadata.resourceVersion,
-    };
+    const query = selectorQuery(options);
+    if (options.limit) query.set("limit", String(options.limit));
+    const items: T[] = [];
+    for (;;) {
+      const qs = query.toString();
+      const list = await this.request<{
+        items: T[];
+        metadata: { resourceVersion: string; continue?: string };
+      }>("GET", qs ? `${path}?${qs}` : path);
+      // List items carry no apiVersion/kind; callers compare whole objects, so give them back.
+      for (const item of list.items) items.push(each({ ...item, apiVersion, kind }));
+      // Every page is of the first page's snapshot, and says so in its resourceVersion.
+      if (!list.metadata.continue) return { items, resourceVersion: list.metadata.resourceVersion };
+      query.set("continue", list.metadata.continue);
+    }
   }
 
   async watch<T extends KubeObject>(

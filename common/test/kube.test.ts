@@ -35,6 +35,29 @@ test("create, get, apply, merge-patch, list by label, delete", async (t) => {
   assert.equal(await kube.delete(ref), false, "deleting twice is not an error");
 });
 
+test("a list in pages returns every object once, each mapped as its page arrives", async (t) => {
+  const { kube, namespace } = await testNamespace(t);
+  const names = ["p1", "p2", "p3", "p4", "p5"];
+  for (const name of names) await kube.create(cm(namespace, name, { keep: name, drop: "x".repeat(100) }));
+  let mapped = 0;
+  const paged = await kube.listWithVersion<ConfigMap>(
+    "v1",
+    "ConfigMap",
+    namespace,
+    { fieldSelector: "metadata.name!=kube-root-ca.crt", limit: 2 },
+    (o) => {
+      mapped++;
+      return { ...o, data: { keep: o.data?.keep ?? "" } };
+    },
+  );
+  assert.deepEqual(
+    paged.items.map((o) => [o.kind, o.metadata.name, o.data]),
+    names.map((n) => ["ConfigMap", n, { keep: n }]),
+  );
+  assert.equal(mapped, 5);
+  assert.ok(paged.resourceVersion, "the snapshot's resourceVersion, to watch from");
+});
+
 test("a replace with a stale resourceVersion is a conflict", async (t) => {
   const { kube, namespace } = await testNamespace(t);
   const first = await kube.create(cm(namespace, "c", { v: "1" }));

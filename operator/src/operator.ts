@@ -10,6 +10,7 @@ import type { CopyJob, DataStore, GatewayNode, LogicalGateway } from "@ferry/crd
 import type { Logger } from "pino";
 import type { Caches, Events, OperatorConfig } from "./gateway/context.ts";
 import { gatewayController } from "./gateway/controller.ts";
+import { countedJob } from "./gateway/nodes-step.ts";
 import { LABEL_GATEWAY, LABEL_NODE, nodeLeaseName } from "./model/names.ts";
 import { nodeController } from "./node/controller.ts";
 
@@ -44,7 +45,7 @@ export function buildOperator(options: OperatorOptions): Manager {
   const caches: Caches = {
     gateways: manager.informer<LogicalGateway>(FERRY, "LogicalGateway").store,
     nodes: manager.informer<GatewayNode>(FERRY, "GatewayNode").store,
-    jobs: manager.informer<CopyJob>(FERRY, "CopyJob").store,
+    jobs: manager.informer<CopyJob>(FERRY, "CopyJob", { transform: countedJob }).store,
     dataStores: manager.informer<DataStore>(FERRY, "DataStore").store,
     secrets: manager.informer<Secret>("v1", "Secret", { labelSelector: OURS }).store,
     leases: manager.informer<Lease>("coordination.k8s.io/v1", "Lease", { labelSelector: OURS }).store,

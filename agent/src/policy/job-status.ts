@@ -5,7 +5,7 @@
  *
  *   Pending ──assign──▶ Assigned ──start──▶ Running ──▶ Succeeded | Failed
  *      ▲                   │                   │
- *      └──── requeue (NodeLost, NodeShutdown, NodeRestarted) ┘   retry in place: Running ▶ Assigned(n+1)
+ *      └──── requeue (NodeLost, NodeShutdown, NodeRestarted, LeaseExpired) ┘   retry in place: Running ▶ Assigned(n+1)
  */
 
 import { metaTime, setCondition } from "@ferry/common/runtime";

@@ -132,32 +132,37 @@ export class Manager {
   /**
    * The shared informer of a kind (and label selector), created on first request. Reconcilers get
    * theirs when they are built, before `start`: an informer created later would not be waited for.
+   * A `transform` (InformerSpec) is the first requester's to give: every user of the informer
+   * sees what it keeps, so asking for the informer again with another one is an error.
    */
   informer<T extends KubeObject>(
     apiVersion: string,
     kind: string,
-    options: { labelSelector?: string } = {},
+    options: { labelSelector?: string; transform?: (object: T) => T } = {},
   ): Informer<T> {
     const id = `${apiVersion}/${kind}?${options.labelSelector ?? ""}`;
-    let informer = this.#informers.get(id);
+    let informer = this.#informers.get(id) as Informer<T> | undefined;
     if (!informer) {
       if (this.#started)
         throw new Error(`informer for ${kind}: informers must exist before the manager starts`);
-      informer = new Informer<KubeObject>(
+      informer = new Informer<T>(
         this.#options.kube,
         {
           apiVersion,
           kind,
           ...(this.#options.namespace ? { namespace: this.#options.namespace } : {}),
           ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
+          ...(options.transform ? { transform: options.transform } : {}),
           resyncMs: this.#options.resyncMs ?? DEFAULT_RESYNC_MS,
         },
         this.#log,
         this.#options.metrics,
       );
-      this.#informers.set(id, informer);
+      this.#informers.set(id, informer as unknown as Informer<KubeObject>);
+    } else if (options.transform && informer.spec.transform !== options.transform) {
+      throw new Error(`informer for ${kind}: a transform must be given when the informer is first created`);
     }
-    return informer as unknown as Informer<T>;
+    return informer;
   }
 
   /** The work queue of a registered controller (for its depth, or to queue a key by hand). */

@@ -100,6 +100,26 @@ test("an informer lists, then delivers adds, updates and deletes, and its cache 
   assert.ok(lines.some((l) => l.msg === "informer handler threw"));
 });
 
+test("a transform shapes what the cache keeps and what handlers see, listed or watched", async (t) => {
+  const { kube, namespace } = await testNamespace(t);
+  await kube.create({ ...cm(namespace, "a", "1"), data: { v: "1", bulky: "x".repeat(1000) } });
+  const { informer, seen } = await informerOf(t, kube, namespace, {
+    transform: (o) => ({ ...o, data: { v: (o as ConfigMap).data?.v ?? "" } }) as KubeObject,
+  });
+  await kube.create({ ...cm(namespace, "b", "1"), data: { v: "1", bulky: "y" } });
+  await eventually("b seen", async () => informer.store.size === 2);
+  assert.deepEqual(seen().sort(), [
+    ["add", "a", "1"],
+    ["add", "b", "1"],
+  ]);
+  for (const name of ["a", "b"])
+    assert.deepEqual(
+      informer.store.get(namespace, name)?.data,
+      { v: "1" },
+      `${name}: only what the transform kept`,
+    );
+});
+
 test("after a transport error the informer resumes its watch where it was, without relisting", async (t) => {
   const { kube, namespace } = await testNamespace(t);
   const proxy = await startProxy(t);

@@ -54,6 +54,32 @@ export function jobCounts(jobs: CopyJob[]): JobCounts {
   return { pending, byNode };
 }
 
+/**
+ * What the operator's cache keeps of a CopyJob: all it reads is a job's gateway, phase and node
+ * (jobCounts). A gateway's thousands of finished jobs, each with its status history, checkpoint
+ * and managedFields, would otherwise be most of the operator's memory.
+ */
+export function countedJob(job: CopyJob): CopyJob {
+  const { name, namespace, uid, resourceVersion, generation, creationTimestamp, deletionTimestamp, labels } =
+    job.metadata;
+  return {
+    apiVersion: job.apiVersion,
+    kind: job.kind,
+    metadata: {
+      name,
+      namespace,
+      uid,
+      resourceVersion,
+      generation,
+      creationTimestamp,
+      deletionTimestamp,
+      labels,
+    },
+    spec: { gatewayRef: job.spec.gatewayRef },
+    ...(job.status ? { status: { phase: job.status.phase, node: job.status.node } } : {}),
+  };
+}
+
 export function gatewayJobs(ctx: GatewayContext): CopyJob[] {
   return ctx.caches.jobs
     .list(ctx.gw.metadata.namespace)
