@@ -54,6 +54,12 @@ export interface LocalCluster extends ClusterState {
   logDir: string;
   kube: Kube;
   stop(options?: { removeDir?: boolean }): Promise<void>;
+  /**
+   * Stops one control-plane component (etcd, kube-apiserver, ...) and starts it again on the same
+   * ports and data, waiting until it is healthy: what an upgrade or a crash of the component does
+   * to its clients.
+   */
+  restart(component: string, options?: { downMs?: number }): Promise<void>;
 }
 
 const STATE_FILE = "state.json";
@@ -218,7 +224,18 @@ export async function startCluster(options: ClusterOptions = {}): Promise<LocalC
       ),
     );
     log(`cluster ready in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${server}`);
-    return { ...state, logDir, kube, stop };
+    const specs = [etcd!, apiserver!, ...rest];
+    const restart = async (component: string, opts: { downMs?: number } = {}) => {
+      const spec = specs.find((c) => c.name === component);
+      const pid = state.pids[component];
+      if (!spec || pid === undefined) throw new Error(`no component ${component} in this cluster`);
+      await stopPids([pid]);
+      if (opts.downMs) await sleep(opts.downMs);
+      const s = launch(spec);
+      await saveState();
+      await waitFor(spec.name, 60_000, () => probe(spec.health, pki), s);
+    };
+    return { ...state, logDir, kube, stop, restart };
   } catch (err) {
     await stop();
     throw new Error(`local cluster failed to start (logs kept in ${logDir}): ${(err as Error).message}`);
