@@ -16,6 +16,18 @@ bin="$cache/bin"
 mkdir -p "$bin"
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod
 log() { printf '[build-control-plane] %s\n' "$*" >&2; }
+# A long step says every 30 s that it is still going, so a first run does not look hung.
+ticking() {
+  local what=$1 started=$SECONDS
+  shift
+  (while sleep 30; do log "$what: still building ($((SECONDS - started)) s so far)"; done) &
+  local ticker=$!
+  local status=0
+  "$@" || status=$?
+  kill "$ticker" 2>/dev/null || true
+  wait "$ticker" 2>/dev/null || true
+  return "$status"
+}
 
 kube_bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
 need_kube=0
@@ -44,10 +56,10 @@ if [ "$need_kube" = 1 ]; then
     ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  (cd "$work" && go mod download k8s.io/kubernetes >/dev/null && mkdir -p out &&
-    go build -trimpath -ldflags "$ldflags" -o out/ \
+  ticking "Kubernetes $KUBE_VERSION" bash -c "cd '$work' && go mod download k8s.io/kubernetes >/dev/null && mkdir -p out &&
+    go build -trimpath -ldflags '$ldflags' -o out/ \
       k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl"
   for b in "${kube_bins[@]}"; do mv "$work/out/$b" "$bin/$b-$KUBE_VERSION"; done
   rm -rf "$kube_work"
   log "Kubernetes built in $(($(date +%s) - start))s"
@@ -58,8 +70,8 @@ if [ ! -x "$bin/etcd-$ETCD_VERSION" ]; then
   log "building etcd $ETCD_VERSION"
   work=$(mktemp -d "$cache/etcd-build.XXXXXX")
   printf 'module ferry.dev/hack/etcd-build\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$ETCD_VERSION" >"$work/go.mod"
-  (cd "$work" && go mod download go.etcd.io/etcd/server/v3 >/dev/null &&
-    go build -trimpath -ldflags "-s -w" -o "$bin/etcd-$ETCD_VERSION" go.etcd.io/etcd/server/v3)
+  ticking "etcd $ETCD_VERSION" bash -c "cd '$work' && go mod download go.etcd.io/etcd/server/v3 >/dev/null &&
+    go build -trimpath -ldflags '-s -w' -o '$bin/etcd-$ETCD_VERSION' go.etcd.io/etcd/server/v3"
   rm -rf "$work"
   log "etcd built in $(($(date +%s) - start))s"
 fi
@@ -71,7 +83,7 @@ for tool in "kwok sigs.k8s.io/kwok/cmd/kwok $KWOK_VERSION" "helm helm.sh/helm/v3
     start=$(date +%s)
     log "building $name $version"
     tmpbin=$(mktemp -d "$cache/$name-build.XXXXXX")
-    GOBIN="$tmpbin" GOFLAGS= go install -trimpath -ldflags "-s -w" "$pkg@$version"
+    GOBIN="$tmpbin" GOFLAGS= ticking "$name $version" go install -trimpath -ldflags "-s -w" "$pkg@$version"
     mv "$tmpbin/$name" "$bin/$name-$version"
     rm -rf "$tmpbin"
     log "$name built in $(($(date +%s) - start))s"
