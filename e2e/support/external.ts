@@ -6,26 +6,12 @@
  */
 import type { KubeObject, Lease, Secret } from "@ferry/common";
 import type { CopyJob, GatewayNode } from "@ferry/crds";
-import { eventually } from "@ferry/hack/testing";
+import { eventually, FAST_AGENT_FLAGS } from "@ferry/hack/testing";
 import { AGENT_MAIN, ferryCli, type Logged, spawnLogged } from "./processes.ts";
 import { FERRY, getGateway, type Stack } from "./stack.ts";
 
 /** Agent timings for tests (production: 15 s leases, 12 s status, 30 s drain). */
-export const FAST_EXTERNAL = [
-  "--ops-port=-1",
-  "--lease-seconds",
-  "3",
-  "--renew-seconds",
-  "0.5",
-  "--dispatcher-lease-seconds",
-  "3",
-  "--status-seconds",
-  "2",
-  "--progress-seconds",
-  "1",
-  "--drain-seconds",
-  "2",
-];
+export const FAST_EXTERNAL = FAST_AGENT_FLAGS;
 
 export interface Registration {
   /** What `ferry register` printed. */

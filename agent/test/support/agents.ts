@@ -3,13 +3,14 @@
  * processes (`node agent/src/main.ts`) with short leases, whose every output line is kept so tests
  * can grep them (secret hygiene) and wait on them.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { generateCredentialKeyPair, type Kube, sealCredentials } from "@ferry/common";
 import type { CopyJob, DataStore } from "@ferry/crds";
 import { copyJobFixture, dataStoreFixture, gatewayFixture, set } from "@ferry/crds/fixtures";
 import type { AzuriteServer, PostgresServer } from "@ferry/hack/services";
+import { FAST_AGENT_FLAGS, spawnLogged } from "@ferry/hack/testing";
 
 const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 
@@ -21,42 +22,13 @@ export interface AgentProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export const FAST = [
-  "--ops-port=-1",
-  "--lease-seconds",
-  "3",
-  "--renew-seconds",
-  "0.5",
-  "--dispatcher-lease-seconds",
-  "3",
-  "--status-seconds",
-  "2",
-  "--progress-seconds",
-  "1",
-  "--drain-seconds",
-  "2",
-];
+export const FAST = FAST_AGENT_FLAGS;
 
 export function startAgent(args: string[], node: string, env: Record<string, string> = {}): AgentProcess {
-  const proc = spawn(process.execPath, [MAIN, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+  const started = spawnLogged(node, [MAIN, ...args], env, (line) => {
+    if (process.env.FERRY_AGENT_LOGS) process.stderr.write(`[${node}] ${line}\n`);
   });
-  const lines: string[] = [];
-  for (const stream of [proc.stdout!, proc.stderr!]) {
-    let buf = "";
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk: string) => {
-      buf += chunk;
-      const parts = buf.split("\n");
-      buf = parts.pop() ?? "";
-      lines.push(...parts.filter(Boolean));
-      if (process.env.FERRY_AGENT_LOGS)
-        for (const l of parts) if (l) process.stderr.write(`[${node}] ${l}\n`);
-    });
-  }
-  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
-  return { node, proc, lines, exited, kill: (signal = "SIGTERM") => void proc.kill(signal) };
+  return { node, proc: started.proc, lines: started.lines, exited: started.exited, kill: started.kill };
 }
 
 export function devAgent(
