@@ -125,6 +125,7 @@ export function nodeController(deps: NodeDeps) {
                     lease: {
                       renewTime: lease.spec.renewTime ?? undefined,
                       leaseDurationSeconds: lease.spec.leaseDurationSeconds,
+                      holderIdentity: lease.spec.holderIdentity,
                     },
                   }
                 : {}),

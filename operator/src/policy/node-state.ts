@@ -12,8 +12,9 @@ import { elapsedMs, formatDuration, type Instant, instant } from "./time.ts";
  *      replaced, and the rollout has its own ready timeout (see rollout.ts). Once the replacement
  *      heartbeats with a running, ready pod (and the target version, when given) the usual rules
  *      below apply, so a node never stays Upgrading because an annotation was left behind.
- *   2. Offline — no live heartbeat: the lease was never renewed or expired (plus a clock-skew
- *      grace), or a managed node's pod is missing, terminating or not running. Nothing else is
+ *   2. Offline — no live heartbeat: the lease was never renewed, expired (plus a clock-skew
+ *      grace) or released by an agent that stopped, or a managed node's pod is missing,
+ *      terminating or not running. Nothing else is
  *      worth saying about a node that is not there.
  *   3. Inactive — connected but out of step with the gateway: its configuration differs from the
  *      majority, or it reaches none of the other nodes (isolated). Worse than Limited because the
@@ -47,7 +48,7 @@ export interface NodeStateInput {
   /** spec.managed: the operator runs the node as a pod. */
   managed: boolean;
   /** The node's heartbeat Lease `ferry-node-<node>`; undefined when it does not exist. */
-  lease?: { renewTime?: Instant; leaseDurationSeconds?: number };
+  lease?: { renewTime?: Instant; leaseDurationSeconds?: number; holderIdentity?: string | null };
   /** The managed node's pod; undefined when there is none (ignored for external nodes). */
   pod?: { phase: string; ready: boolean; deleting: boolean };
   /** The update controller has replaced the node (annotation ferry.dev/upgrade-started-at). */
@@ -93,6 +94,16 @@ function heartbeat(lease: NodeStateInput["lease"], now: Date): Heartbeat {
         lease === undefined
           ? "the node's heartbeat lease does not exist: the agent has not started or cannot reach the API server"
           : "the node's heartbeat lease was never renewed: the agent has not started or cannot reach the API server",
+      futureSkewMs: 0,
+    };
+  }
+  // An agent that stops cleanly empties the holder as its last write: it is gone now, not when
+  // the lease would have expired. (undefined means the cache does not say, not released.)
+  if (lease.holderIdentity === "") {
+    return {
+      live: false,
+      reason: "LeaseReleased",
+      message: "the agent stopped and released its heartbeat lease; it is Online again when it starts",
       futureSkewMs: 0,
     };
   }

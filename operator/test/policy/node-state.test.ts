@@ -104,6 +104,19 @@ const cases: Case[] = [
     reason: "Online",
   },
   {
+    name: "a released lease is Offline at once, however fresh",
+    input: nodeInput(set("lease", { renewTime: ago(1), leaseDurationSeconds: 15, holderIdentity: "" })),
+    state: "Offline",
+    reason: "LeaseReleased",
+    says: ["released"],
+  },
+  {
+    name: "a holder the cache does not know about is not a release",
+    input: nodeInput(set("lease", { renewTime: ago(1), leaseDurationSeconds: 15, holderIdentity: "n1" })),
+    state: "Online",
+    reason: "Online",
+  },
+  {
     name: "lease duration defaults to 15s",
     input: nodeInput(set("lease", { renewTime: ago(21) })),
     state: "Offline",
