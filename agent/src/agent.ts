@@ -15,7 +15,7 @@ import { CredentialResolver, loadPrivateKey } from "./credentials.ts";
 import { runDataStoreTester } from "./datastore-tester.ts";
 import { runDispatcher } from "./dispatcher.ts";
 import { Heartbeat } from "./heartbeat.ts";
-import { EXIT, resolveIdentity } from "./identity.ts";
+import { EXIT, REVOKED_MESSAGE, resolveIdentity } from "./identity.ts";
 import {
   dispatcherLeaseName,
   FIELD_MANAGER,
@@ -91,6 +91,12 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
       onTaken: () => {
         worker?.stopAll("lost");
         fatal(EXIT.lost);
+      },
+      onRevoked: () => {
+        worker?.stopAll("lost");
+        log.error(REVOKED_MESSAGE);
+        process.stderr.write(`ferry-agent: ${REVOKED_MESSAGE}\n`);
+        fatal(EXIT.key);
       },
       annotations: () => (peerEndpoint ? peerEndpointAnnotation(peerEndpoint) : {}),
     },

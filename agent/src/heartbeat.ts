@@ -10,7 +10,7 @@
  * claimed after we were presumed dead), `onTaken` fires and the process must end.
  */
 import { setTimeout as delay } from "node:timers/promises";
-import { isConflict, type Kube, type Lease } from "@ferry/common";
+import { isConflict, type Kube, KubeError, type Lease } from "@ferry/common";
 import type { Logger } from "@ferry/common/log";
 import { microTime } from "@ferry/common/runtime";
 import { ANNOTATION_INSTANCE, leaseRef, nodeLeaseName } from "./names.ts";
@@ -27,6 +27,11 @@ export interface HeartbeatOptions {
   log: Logger;
   onStale(): void;
   onTaken(): void;
+  /**
+   * The API server has refused this agent's credentials (401) for as long as the lease lasts: the
+   * registration key was rotated or revoked. Retrying cannot help; the process must end.
+   */
+  onRevoked?(): void;
   onRenewed?(): void;
   /** Annotations the Lease carries for others, e.g. where this node's peer endpoint listens. */
   annotations?: () => Record<string, string>;
@@ -69,9 +74,17 @@ export class Heartbeat {
         );
         this.#o.onStale();
       }
-      await this.renew().catch((err: unknown) =>
-        this.#o.log.warn({ err }, "could not renew the heartbeat lease"),
-      );
+      await this.renew().catch((err: unknown) => {
+        if (this.#stale && err instanceof KubeError && err.code === 401 && this.#o.onRevoked) {
+          this.#stop.abort();
+          this.#o.onRevoked();
+          return;
+        }
+        this.#o.log.warn(
+          { err: { message: (err as Error)?.message } },
+          "could not renew the heartbeat lease",
+        );
+      });
     }
   }
 

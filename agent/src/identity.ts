@@ -115,13 +115,12 @@ export async function resolveIdentity(config: AgentConfig): Promise<Identity> {
   return { kube, namespace, gateway, source, gatewayObject };
 }
 
+/** What an agent whose credentials are refused says, at start or later (heartbeat.ts). */
+export const REVOKED_MESSAGE =
+  "the API server refused the credentials (401): the registration key was rotated or revoked; get the current key with `ferry register`";
+
 function identityError(err: unknown, namespace: string, gateway: string): FatalError {
-  if (err instanceof KubeError && err.code === 401) {
-    return new FatalError(
-      "the API server refused the credentials (401): the registration key was rotated or revoked; get the current key with `ferry register`",
-      EXIT.key,
-    );
-  }
+  if (err instanceof KubeError && err.code === 401) return new FatalError(REVOKED_MESSAGE, EXIT.key);
   if (err instanceof KubeError && err.code === 403) {
     return new FatalError(
       `the credentials do not grant access to gateway ${namespace}/${gateway} (403): the key belongs to another gateway`,
