@@ -6,27 +6,17 @@
  * still in flight are kept whole: their cached copy is what the next status write starts from
  * (job-writer.ts), so nothing of it may be missing.
  */
+import { slimMetadata } from "@ferry/common/runtime";
 import type { CopyJob } from "@ferry/crds";
 import { isFinal } from "./policy/job-status.ts";
 
 export function cachedJob(job: CopyJob): CopyJob {
   if (!isFinal(job.status)) return job;
-  const { name, namespace, uid, resourceVersion, generation, creationTimestamp, deletionTimestamp, labels } =
-    job.metadata;
   const { phase, node, attempt, completionTime } = job.status!;
   return {
     apiVersion: job.apiVersion,
     kind: job.kind,
-    metadata: {
-      name,
-      namespace,
-      uid,
-      resourceVersion,
-      generation,
-      creationTimestamp,
-      deletionTimestamp,
-      labels,
-    },
+    metadata: slimMetadata(job.metadata),
     spec: { gatewayRef: job.spec.gatewayRef },
     status: { phase, node, attempt, completionTime },
   };

@@ -30,6 +30,7 @@ export {
   type Reply,
   startOpsServer,
 } from "./server.ts";
+export { slimMetadata } from "./slim.ts";
 export {
   type ApplyStatusOptions,
   applyStatus,

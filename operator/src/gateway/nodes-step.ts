@@ -4,6 +4,7 @@
  * node moves to a new agent version next (policy/rollout.ts). Progress that must survive an
  * operator restart lives in GatewayNode annotations, as the policies document.
  */
+import { slimMetadata } from "@ferry/common/runtime";
 import type { CopyJob, GatewayNode } from "@ferry/crds";
 import { dispatcherLeaseName, managedNodeIndex } from "../model/names.ts";
 import { managedGatewayNode } from "../model/node.ts";
@@ -60,21 +61,10 @@ export function jobCounts(jobs: CopyJob[]): JobCounts {
  * and managedFields, would otherwise be most of the operator's memory.
  */
 export function countedJob(job: CopyJob): CopyJob {
-  const { name, namespace, uid, resourceVersion, generation, creationTimestamp, deletionTimestamp, labels } =
-    job.metadata;
   return {
     apiVersion: job.apiVersion,
     kind: job.kind,
-    metadata: {
-      name,
-      namespace,
-      uid,
-      resourceVersion,
-      generation,
-      creationTimestamp,
-      deletionTimestamp,
-      labels,
-    },
+    metadata: slimMetadata(job.metadata),
     spec: { gatewayRef: job.spec.gatewayRef },
     ...(job.status ? { status: { phase: job.status.phase, node: job.status.node } } : {}),
   };
