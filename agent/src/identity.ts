@@ -15,7 +15,7 @@ import {
 } from "@ferry/common";
 import type { LogicalGateway } from "@ferry/crds";
 import type { AgentConfig } from "./config.ts";
-import { setBlobNetwork } from "./dataplane/connectors/azure-blob.ts";
+import { setBlobNetwork } from "./dataplane/connectors/blob-network.ts";
 import { API_VERSION } from "./names.ts";
 import { blobNetworkOptions, ProxyAgent, ProxyConfigError, proxyConfig } from "./net/index.ts";
 

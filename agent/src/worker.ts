@@ -16,13 +16,10 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { Kube, Lease } from "@ferry/common";
 import type { Logger } from "@ferry/common/log";
 import { type EventRecorder, Informer, type Metrics } from "@ferry/common/runtime";
-import {
-  type CopyJob,
-  type CopyProgress,
-  type GatewayNode,
-  isCopyActivity,
-  type ProcedureOutcome,
-} from "@ferry/crds";
+import type { CopyJob, CopyProgress, GatewayNode, ProcedureOutcome } from "@ferry/crds";
+// Not from the package's root, which loads the validators (ajv, CEL, the schemas) the agent
+// never uses.
+import { isCopyActivity } from "@ferry/crds/activity";
 import { CredentialError, type CredentialResolver } from "./credentials.ts";
 import {
   type CommittedPartitionInfo,

@@ -192,8 +192,8 @@ export async function runCopy(options: RunCopyOptions): Promise<CopyResult> {
       );
     }
   };
-  const sourceConnector = connectorFor(options.source.type);
-  const sinkConnector = connectorFor(options.sink.type);
+  const sourceConnector = await connectorFor(options.source.type);
+  const sinkConnector = await connectorFor(options.sink.type);
   if (!sourceConnector.openSource) {
     throw permanent("UnsupportedSource", `a ${options.source.type} data store cannot be a copy source`);
   }

@@ -20,7 +20,7 @@ export interface RunStoredProcedureOptions {
 }
 
 export async function runStoredProcedure(options: RunStoredProcedureOptions): Promise<ProcedureResult> {
-  const connector = connectorFor(options.store.type);
+  const connector = await connectorFor(options.store.type);
   if (!connector.runProcedure) {
     throw permanent(
       "UnsupportedStoreType",

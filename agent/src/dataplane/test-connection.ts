@@ -32,7 +32,7 @@ export async function testConnection(options: TestConnectionOptions): Promise<Te
   const timeoutMs = options.timeoutMs ?? 15_000;
   const elapsed = () => Math.round(performance.now() - started);
   try {
-    const connector = connectorFor(options.store.type);
+    const connector = await connectorFor(options.store.type);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(

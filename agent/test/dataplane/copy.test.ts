@@ -301,7 +301,7 @@ describe("exactly once across attempts", () => {
     await createContainer(azurite, container);
     const { connectorFor } = await import("../../src/dataplane/connectors/index.ts");
     for (const store of [blobStore(azurite, container), fileStore(shareRoot)]) {
-      const sink = connectorFor(store.type).openSink!(store, uniqueName("x"));
+      const sink = (await connectorFor(store.type)).openSink!(store, uniqueName("x"));
       const a = await sink.openPart("part-00000-aaaaaaaaaaaa-a1.csv", "text/csv");
       const b = await sink.openPart("part-00000-aaaaaaaaaaaa-a1.csv", "text/csv");
       await a.write(Buffer.from("first\n"));

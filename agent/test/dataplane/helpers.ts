@@ -250,7 +250,7 @@ export interface OutputRead {
 
 /** Reads a job's output the way a consumer would: the manifest, then each part it lists. */
 export async function readOutput(store: StoreConfig, folder: string): Promise<OutputRead> {
-  const sink = connectorFor(store.type).openSink!(store, folder);
+  const sink = (await connectorFor(store.type)).openSink!(store, folder);
   const m = await sink.read(MANIFEST_NAME);
   if (!m) throw new Error(`no ${MANIFEST_NAME} in ${folder}`);
   const manifest = JSON.parse(m.data.toString("utf8")) as Manifest;

@@ -192,7 +192,7 @@ async function verify(
   assert.equal(out.manifest.parts.length, partitions, context);
   assert.equal(new Set(out.manifest.parts.map((p) => p.partition)).size, partitions, context);
   // Orphan parts of killed attempts are gone: the folder holds exactly the manifest's parts.
-  const files = await connectorFor(sink.type).openSink!(sink, job.spec.sink.path).list();
+  const files = await (await connectorFor(sink.type)).openSink!(sink, job.spec.sink.path).list();
   const parts = files
     .map((f) => f.name)
     .filter((n) => n.startsWith("part-"))

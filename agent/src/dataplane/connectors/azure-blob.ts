@@ -13,6 +13,7 @@
  *
  * Credentials: a connection string, or accountUrl with an account key or a SAS token.
  */
+
 import {
   AnonymousCredential,
   BlobServiceClient,
@@ -47,6 +48,7 @@ import type {
   Source,
   StoreConfig,
 } from "../types.ts";
+import { blobNetworkFor } from "./blob-network.ts";
 
 export const DEFAULT_BLOCK_SIZE = 4 << 20;
 
@@ -88,17 +90,13 @@ export function blobEndpointOf(store: StoreConfig): string | undefined {
  * (agent/src/net/blob-network.ts), set once at start with setBlobNetwork. Without it the SDK's
  * defaults apply (which read HTTPS_PROXY themselves, whatever the gateway's proxy mode).
  */
-let blobNetwork: (endpoint: string | undefined) => StoragePipelineOptions = () => ({});
-
-export function setBlobNetwork(options: (endpoint: string | undefined) => StoragePipelineOptions): void {
-  blobNetwork = options;
-}
+export { setBlobNetwork } from "./blob-network.ts";
 
 export function blobServiceClient(
   store: StoreConfig,
   options: StoragePipelineOptions = {},
 ): BlobServiceClient {
-  const pipeline = { ...blobNetwork(blobEndpointOf(store)), ...options };
+  const pipeline = { ...blobNetworkFor(blobEndpointOf(store)), ...options };
   const creds = store.credentials ?? {};
   const url = store.connection.accountUrl;
   if (creds.connectionString) return BlobServiceClient.fromConnectionString(creds.connectionString, pipeline);

@@ -1,24 +1,23 @@
 /**
  * DataStore type → connector. A new store is its connector file, its tests, and one line here.
+ *
+ * Connectors load on first use: each pulls in its driver (mssql, mysql2, pg, the Azure SDK: tens
+ * of MiB each), and an agent that copies PostgreSQL to Blob has no use for the others.
  */
 import { permanent } from "../errors.ts";
 import type { Connector, DataStoreType } from "../types.ts";
-import { azureBlobConnector } from "./azure-blob.ts";
-import { fileShareConnector } from "./file-share.ts";
-import { mysqlConnector } from "./mysql.ts";
-import { postgresConnector } from "./postgres.ts";
-import { sqlServerConnector } from "./sqlserver.ts";
 
-const connectors: Record<DataStoreType, Connector> = {
-  PostgreSQL: postgresConnector,
-  MySQL: mysqlConnector,
-  SqlServer: sqlServerConnector,
-  AzureBlob: azureBlobConnector,
-  FileShare: fileShareConnector,
+const loaders: Record<DataStoreType, () => Promise<Connector>> = {
+  PostgreSQL: async () => (await import("./postgres.ts")).postgresConnector,
+  MySQL: async () => (await import("./mysql.ts")).mysqlConnector,
+  SqlServer: async () => (await import("./sqlserver.ts")).sqlServerConnector,
+  AzureBlob: async () => (await import("./azure-blob.ts")).azureBlobConnector,
+  FileShare: async () => (await import("./file-share.ts")).fileShareConnector,
 };
 
-export function connectorFor(type: DataStoreType): Connector {
-  const c = connectors[type];
-  if (!c) throw permanent("UnsupportedStoreType", `data store type ${type} is not supported by this agent`);
-  return c;
+export async function connectorFor(type: DataStoreType): Promise<Connector> {
+  const load = loaders[type];
+  if (!load)
+    throw permanent("UnsupportedStoreType", `data store type ${type} is not supported by this agent`);
+  return load();
 }
