@@ -21,7 +21,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { decodeRegistrationKey, type Secret } from "@ferry/common";
-import type { CopyJob } from "@ferry/crds";
 import { eventually } from "@ferry/hack/testing";
 import {
   eventsAbout,
@@ -37,7 +36,7 @@ import {
   waitNodeState,
 } from "./support/external.ts";
 import {
-  checkOutput,
+  assertExact,
   copyJob,
   FERRY,
   getGateway,
@@ -52,14 +51,6 @@ import {
 
 const services = useServices();
 const MACHINE = "vm-1";
-
-async function assertExact(stack: Stack, job: CopyJob): Promise<void> {
-  const out = await checkOutput(stack, job);
-  assert.equal(out.lost, 0, `${job.metadata.name}: rows lost`);
-  assert.equal(out.duplicated, 0, `${job.metadata.name}: rows duplicated`);
-  assert.equal(out.outputRows, stack.rows, `${job.metadata.name}: rows in the output`);
-  assert.deepEqual(out.strayFiles, [], `${job.metadata.name}: stray files`);
-}
 
 /** The gateway's token Secrets (one per rotation in force), as rotation → name. */
 async function tokenSecrets(stack: Stack): Promise<Map<string, string>> {

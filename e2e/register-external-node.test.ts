@@ -11,7 +11,6 @@
 import assert from "node:assert/strict";
 import os from "node:os";
 import { test } from "node:test";
-import type { CopyJob } from "@ferry/crds";
 import { eventually } from "@ferry/hack/testing";
 import {
   exitOf,
@@ -24,11 +23,10 @@ import {
   waitNodeState,
 } from "./support/external.ts";
 import {
-  checkOutput,
+  assertExact,
   copyJob,
   getGateway,
   SLOW_QUERY,
-  type Stack,
   startStack,
   testScope,
   useServices,
@@ -37,14 +35,6 @@ import {
 
 const services = useServices();
 const EXTERNAL = "vm-ext";
-
-async function assertExact(stack: Stack, job: CopyJob): Promise<void> {
-  const out = await checkOutput(stack, job);
-  assert.equal(out.lost, 0, `${job.metadata.name}: rows lost`);
-  assert.equal(out.duplicated, 0, `${job.metadata.name}: rows duplicated`);
-  assert.equal(out.outputRows, stack.rows, `${job.metadata.name}: rows in the output`);
-  assert.deepEqual(out.strayFiles, [], `${job.metadata.name}: stray files`);
-}
 
 test("an external node joins with the key ferry register prints, runs copies, and leaves cleanly on SIGTERM", async (t) => {
   const stack = await startStack(await testScope(t), services, {

@@ -3,6 +3,7 @@
  * `_SUCCESS` manifest lists are read back from Azurite and every `id` is counted, so "exact" means
  * no source row missing and none twice — not merely matching totals.
  */
+import assert from "node:assert/strict";
 import type { CopyJob } from "@ferry/crds";
 import type { Stack } from "./stack.ts";
 
@@ -59,4 +60,13 @@ export async function checkOutput(stack: Stack, job: CopyJob): Promise<OutputChe
     duplicated += n - 1;
   }
   return { sourceRows: sourceIds.length, outputRows, lost, duplicated, strayFiles };
+}
+
+/** The job's output is the source, exactly: no row lost, none twice, no stray file beside it. */
+export async function assertExact(stack: Stack, job: CopyJob): Promise<void> {
+  const out = await checkOutput(stack, job);
+  assert.equal(out.lost, 0, `${job.metadata.name}: rows lost`);
+  assert.equal(out.duplicated, 0, `${job.metadata.name}: rows duplicated`);
+  assert.equal(out.outputRows, stack.rows, `${job.metadata.name}: rows in the output`);
+  assert.deepEqual(out.strayFiles, [], `${job.metadata.name}: stray files`);
 }
