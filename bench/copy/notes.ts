@@ -44,15 +44,15 @@ const WHY: { match: RegExp; note: string }[] = [
   {
     match: /large table$/,
     note:
-      "Agent RSS: the idle agent is already ~210 MiB, because it runs its TypeScript source and loads " +
-      "every connector's driver at start (import cost measured: Kubernetes client ~70 MiB, mssql ~48 MiB, " +
-      "@azure/storage-blob ~39 MiB, mysql2 ~22 MiB); a copy adds its block buffers (3 x 4 MiB per " +
-      "partition) and the heap's garbage headroom. In the runs so far the large table's peak was ~120 MiB " +
-      "above the small one's (316 vs 436 MiB): not explained yet — the next step is a heap profile of the " +
-      "agent during the large copy (node --heap-prof, or heap snapshots a minute apart) to tell V8 growing " +
-      "its old space under a long stream of garbage strings from a real accumulation. What would close the " +
-      "absolute bound: load drivers when a DataStore of their type is first used (a PostgreSQL-to-Blob agent " +
-      "never needs mssql or mysql2), and ship the agent as bundled JavaScript.",
+      "Agent RSS: the agent runs its TypeScript source, and the Kubernetes client alone costs ~70 MiB; " +
+      "connector drivers now load when a DataStore of their type is first used and the CRD validators are " +
+      "not loaded (the agent's modules: 191 -> 164 MiB), but a PostgreSQL-to-Blob copy still loads pg and " +
+      "the Azure SDK (~40 MiB). A copy adds its block buffers (3 x 4 MiB per partition) and the heap's " +
+      "garbage headroom. The large table's peak was ~100-120 MiB above the small one's: not explained yet — " +
+      "the next step is a heap profile of the agent during the large copy (node --heap-prof, or heap " +
+      "snapshots a minute apart) to tell V8 growing its old space under a long stream of garbage strings " +
+      "from a real accumulation. What would close the absolute bound: ship the agent as bundled " +
+      "JavaScript, and cap the old space (--max-old-space-size) in the pod to the memory limit.",
   },
 ];
 
