@@ -14,12 +14,11 @@ import { type KubeObject, type Secret, sealCredentials } from "@ferry/common";
 import type { DataStore } from "@ferry/crds";
 import { eventually } from "@ferry/hack/testing";
 import {
-  AGENT_MAIN,
   allLines,
   copyJob,
   ferryCli,
   getGateway,
-  spawnLogged,
+  startExternalAgent,
   startStack,
   testScope,
   useServices,
@@ -82,27 +81,19 @@ test("no credential's plaintext in any log line, Event or status after a whole r
       },
     },
   });
-  const external = spawnLogged("external", [
-    AGENT_MAIN,
+  // The external agent joins with the key; it only has to be heartbeating and taking jobs here
+  // (Limited counts: on a loaded machine its peer probes may time out), the copies are the point.
+  const external = await startExternalAgent(stack, "outside-1", [
     "--key",
     registrationKey,
     "--node",
     "outside-1",
-    "--ops-port=-1",
-    "--lease-seconds",
-    "3",
-    "--renew-seconds",
-    "0.5",
-    "--status-seconds",
-    "1",
-    "--drain-seconds",
-    "2",
     "--state-dir",
     `/tmp/ferry-e2e-${namespace}`,
   ]);
-  t.after(() => external.kill("SIGKILL"));
+  let seen: unknown;
   await eventually(
-    "the external node Online",
+    "the external node serving (Online or Limited)",
     async () => {
       const n = await kube.get<KubeObject & { status?: { state?: string } }>({
         apiVersion: "ferry.dev/v1alpha1",
@@ -110,10 +101,15 @@ test("no credential's plaintext in any log line, Event or status after a whole r
         namespace,
         name: "outside-1",
       });
-      return n?.status?.state === "Online";
+      seen = n?.status;
+      return n?.status?.state === "Online" || n?.status?.state === "Limited";
     },
     { timeoutMs: 90_000 },
-  );
+  ).catch((err: Error) => {
+    throw new Error(
+      `${err.message}; its status: ${JSON.stringify(seen)}; its last lines:\n${external.lines.slice(-5).join("\n")}`,
+    );
+  });
   for (let i = 0; i < 3; i++) await kube.create(copyJob(stack, `good-${i}`, { partitions: 2 }));
   await kube.create(copyJob(stack, "bad-login", { source: "pg-wrong", maxAttempts: 1 }));
   for (let i = 0; i < 3; i++) assert.equal((await waitFinal(stack, `good-${i}`)).status?.phase, "Succeeded");
