@@ -6,7 +6,7 @@
  */
 import { setTimeout as delay } from "node:timers/promises";
 import type { Lease, Pod } from "@ferry/common";
-import type { CopyJob, LogicalGateway } from "@ferry/crds";
+import type { CopyJob, GatewayNode, LogicalGateway } from "@ferry/crds";
 import { eventually } from "@ferry/hack/testing";
 import { checkOutput } from "./output.ts";
 import {
@@ -21,6 +21,13 @@ import {
   type Stack,
   waitFinal,
 } from "./stack.ts";
+
+/** Annotations the operator keeps on a node while a rollout drains or replaces it (docs/architecture.md). */
+const ROLLOUT_PROGRESS = [
+  "ferry.dev/drain-started-at",
+  "ferry.dev/was-cordoned",
+  "ferry.dev/upgrade-started-at",
+];
 
 export interface TrialResult {
   jobs: number;
@@ -218,7 +225,8 @@ export async function dispatcherFailoverTrial(
 /**
  * operator-restart: a copy runs while the gateway is changed (scaled, or moved to a new version);
  * at a random moment of the reconcile the operator is SIGKILLed and a new one started. Failover:
- * from the kill until the gateway has converged again (status matches spec, pods match nodes).
+ * from the kill until the gateway has converged again (status matches spec, pods match nodes, no
+ * node left cordoned or mid-rollout).
  */
 export async function operatorRestartTrial(
   stack: Stack,
@@ -245,13 +253,18 @@ export async function operatorRestartTrial(
   stack.operator.kill("SIGKILL");
   await stack.operator.exited;
   stack.restartOperator();
-  const converged = await eventually(
+  await eventually(
     "the gateway converged after the operator restart",
     async () => {
       const g = await stack.kube.get<LogicalGateway>(ref);
       if (!g?.status || g.status.observedGeneration !== g.metadata.generation) return undefined;
       const want = g.spec.nodes?.min ?? 1;
-      const nodes = await stack.kube.list(FERRY, "GatewayNode", stack.namespace);
+      const nodes = await stack.kube.list<GatewayNode>(FERRY, "GatewayNode", stack.namespace);
+      // No rollout left half-way: nothing cordoned, no node still marked as being drained or
+      // replaced (the progress the operator keeps in annotations to survive its own restart).
+      const midRollout = nodes.filter(
+        (n) => n.spec.cordoned || ROLLOUT_PROGRESS.some((a) => n.metadata.annotations?.[a] !== undefined),
+      );
       const pods = await stack.kube.list<Pod>("v1", "Pod", stack.namespace, {
         labelSelector: "app.kubernetes.io/component=agent",
       });
@@ -260,6 +273,7 @@ export async function operatorRestartTrial(
       return g.status.phase === "Online" &&
         g.status.nodes?.ready === want &&
         nodes.length === want &&
+        midRollout.length === 0 &&
         live.length === want &&
         versions.size === 1 &&
         versions.has(g.spec.agent?.version) &&
@@ -271,10 +285,9 @@ export async function operatorRestartTrial(
   );
   const failoverMs = Date.now() - killedAt;
   const done = await waitFinal(stack, name, 180_000);
-  const violations: string[] = [];
-  const stuck = (converged.status?.conditions ?? []).filter(
-    (c) => c.status === "False" && c.type === "Ready",
-  );
-  if (stuck.length) violations.push(`conditions after convergence: ${JSON.stringify(stuck)}`);
-  return account(stack, [done], { failoverMs, killPoint: `${change}, kill at +${killMs} ms`, violations });
+  return account(stack, [done], {
+    failoverMs,
+    killPoint: `${change}, kill at +${killMs} ms`,
+    violations: [],
+  });
 }
