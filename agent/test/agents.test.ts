@@ -248,6 +248,11 @@ describe("agents", () => {
       { spec: { cordoned: true } },
     );
     await kube.create(jobFor(ns, setup.gateway, "fenced", { query: SLOW, partitions: 6 }));
+    // Only the fenced attempt counts: once resumed, the node may rightly be given a later one.
+    const fencedCommits = () =>
+      other.lines
+        .filter((l) => l.includes("partition committed") && l.includes('"attempt":1,'))
+        .map((l) => String((JSON.parse(l) as { partition: unknown }).partition));
     await eventually(
       "a committed partition",
       async () => {
@@ -263,16 +268,19 @@ describe("agents", () => {
       { apiVersion: "ferry.dev/v1alpha1", kind: "GatewayNode", namespace: ns, name: holder! },
       { spec: { cordoned: false } },
     );
-    await eventually(
+    const takenBack = await eventually(
       "taken back",
-      async () => (await getJob(kube, ns, "fenced"))?.status?.attempts?.[0]?.reason === "NodeLost",
+      async () => {
+        const j = await getJob(kube, ns, "fenced");
+        return j?.status?.attempts?.[0]?.reason === "NodeLost" && j;
+      },
       { timeoutMs: 30_000 },
     );
-    // Only the fenced attempt counts: once resumed, the node may rightly be given a later one.
-    const fencedCommits = () =>
-      other.lines.filter((l) => l.includes("partition committed") && l.includes('"attempt":1,')).length;
-    const commitsBefore = fencedCommits();
-    assert.ok(commitsBefore >= 1, "the fenced attempt's commits are seen in its log");
+    // What the fenced attempt had committed when it was taken back. The worker logs a commit
+    // just after writing it, so a commit written right before the stop may be logged only on
+    // resuming: the log is checked against this set, not against a count taken now.
+    const committedByThen = new Set(takenBack.status?.checkpoint?.committedPartitions?.map((p) => p.id));
+    assert.ok(committedByThen.size >= 1, "the fenced attempt committed before it was stopped");
     other.kill("SIGCONT");
     const done = await eventually(
       "job done",
@@ -283,8 +291,10 @@ describe("agents", () => {
       { timeoutMs: 90_000, intervalMs: 250 },
     );
     await delay(1500);
-    const commitsAfter = fencedCommits();
-    assert.equal(commitsAfter, commitsBefore, "the fenced worker committed after resuming");
+    const logged = fencedCommits();
+    assert.ok(logged.length >= 1, "the fenced attempt's commits are seen in its log");
+    const late = logged.filter((id) => !committedByThen.has(id));
+    assert.deepEqual(late, [], "the fenced worker committed after it was taken back");
     assert.ok(
       other.lines.some((l) => l.includes("heartbeat lease is stale") || l.includes("fenced")),
       "the worker noticed",
