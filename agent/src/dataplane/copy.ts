@@ -28,10 +28,17 @@ import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import type { CommittedPartition, CopyActivitySpec, CopyOutput, CopyProgress } from "@ferry/crds";
-import { ContentChecksum, combineContentChecksums, combineFileChecksums, FileChecksum } from "./checksum.ts";
+import {
+  CANONICAL_CSV,
+  ContentChecksum,
+  combineContentChecksums,
+  combineFileChecksums,
+  FileChecksum,
+} from "./checksum.ts";
 import { connectorFor } from "./connectors/index.ts";
 import { CancelledError, DataPlaneError, isAbort, permanent, unknownError } from "./errors.ts";
 import { CsvParser, csvDialect } from "./formats/csv.ts";
+import { CsvRecordSplitter } from "./formats/csv-records.ts";
 import { contentType, createEncoder, fileExtension, gzipsFile, type OutputFormat } from "./formats/index.ts";
 import {
   isOwnFile,
@@ -46,6 +53,7 @@ import {
 } from "./manifest.ts";
 import { ProgressTracker } from "./progress.ts";
 import type {
+  CsvDialect,
   Logger,
   PartitionPlan,
   PartitionSpec,
@@ -54,7 +62,7 @@ import type {
   Source,
   StoreConfig,
 } from "./types.ts";
-import { rowText } from "./values.ts";
+import { rowFields } from "./values.ts";
 
 export interface CopyJobRef {
   /** metadata.uid: names the job's files, so it must not change across attempts. */
@@ -538,7 +546,7 @@ async function copyPartition(
     yield* encoder.start();
     if (data.kind === "rows") {
       for await (const batch of data.batches) {
-        for (const row of batch) content.addRowText(rowText(kinds, row));
+        for (const row of batch) content.addFields(rowFields(kinds, row));
         rows += batch.length;
         progress.addRows(partition.id, batch.length);
         yield* encoder.encode(batch);
@@ -546,23 +554,19 @@ async function copyPartition(
       yield* encoder.finish();
       return;
     }
-    // Fast path: the bytes are already the output; parse them only to count and checksum rows.
-    const parser = new CsvParser(out.csv);
-    const take = (records: (string | null)[][]) => {
-      for (const fields of records) {
-        if (fields.length !== width) {
-          throw new Error(`CSV fast path: a record has ${fields.length} fields, the schema ${width}`);
-        }
-        content.addRowText(JSON.stringify(fields));
-      }
-      rows += records.length;
-      progress.addRows(partition.id, records.length);
-    };
+    // Fast path: the bytes are already the output; look at them only to count and checksum rows.
+    const records = csvRecordCounter(out.csv, width, content);
     for await (const chunk of data.bytes) {
-      take(parser.push(chunk));
+      const before = records.count();
+      records.push(chunk);
+      rows = records.count();
+      progress.addRows(partition.id, rows - before);
       yield chunk;
     }
-    take(parser.end());
+    const before = records.count();
+    records.end();
+    rows = records.count();
+    progress.addRows(partition.id, rows - before);
   }
 
   const sinkStream = new Writable({
@@ -607,4 +611,38 @@ async function copyPartition(
   progress.committed(partition.id);
   run.log.debug({ partition: partition.id, rows, bytes: info.bytes }, "partition committed");
   return info;
+}
+
+/**
+ * Counts and checksums the records of CSV fast-path bytes. In the canonical dialect the bytes of a
+ * record are its canonical record, hashed where they lie; in another dialect each record is parsed
+ * and its fields hashed, which also checks it has as many fields as the schema.
+ */
+function csvRecordCounter(
+  dialect: CsvDialect,
+  width: number,
+  content: ContentChecksum,
+): { push(chunk: Uint8Array): void; end(): void; count(): number } {
+  const canonical =
+    dialect.delimiter === CANONICAL_CSV.delimiter &&
+    dialect.quote === CANONICAL_CSV.quote &&
+    dialect.nullValue === CANONICAL_CSV.nullValue;
+  if (canonical) {
+    const splitter = new CsvRecordSplitter(dialect.quote, (b, start, end) =>
+      content.addRecord(b, start, end),
+    );
+    return { push: (c) => splitter.push(c), end: () => splitter.end(), count: () => splitter.records };
+  }
+  const parser = new CsvParser(dialect);
+  let n = 0;
+  const take = (records: (string | null)[][]) => {
+    for (const fields of records) {
+      if (fields.length !== width) {
+        throw new Error(`CSV fast path: a record has ${fields.length} fields, the schema ${width}`);
+      }
+      content.addFields(fields);
+    }
+    n += records.length;
+  };
+  return { push: (c) => take(parser.push(c)), end: () => take(parser.end()), count: () => n };
 }

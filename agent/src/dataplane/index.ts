@@ -3,7 +3,7 @@
  * testConnection for a DataStore's Reachable condition, runStoredProcedure for the procedure
  * activity. Errors are DataPlaneError (reason, message, transient).
  */
-export { CONTENT_ALGORITHM, ContentChecksum, combineContentChecksums } from "./checksum.ts";
+export { CONTENT_ALGORITHM, ContentChecksum, canonicalRecord, combineContentChecksums } from "./checksum.ts";
 export { connectorFor } from "./connectors/index.ts";
 export {
   type CommittedPartitionInfo,
@@ -19,4 +19,4 @@ export type { CopyProgress } from "./progress.ts";
 export { type RunStoredProcedureOptions, runStoredProcedure } from "./stored-procedure.ts";
 export { type TestConnectionOptions, type TestConnectionResult, testConnection } from "./test-connection.ts";
 export type * from "./types.ts";
-export { rowText, valueText } from "./values.ts";
+export { rowFields, valueText } from "./values.ts";

@@ -42,7 +42,7 @@ export interface ManifestPart {
   bytes: number;
   /** sha256 of the file's bytes, "sha256:<hex>". */
   checksum: string;
-  /** Order-independent checksum of the rows (checksum.ts), "rowsum128:<hex>". */
+  /** Order-independent checksum of the rows (checksum.ts), "murmur3-rowsum128:<hex>". */
   contentChecksum: string;
 }
 

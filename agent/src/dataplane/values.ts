@@ -69,14 +69,14 @@ function trimFraction(f: string | undefined): string {
   return t ? `.${t}` : "";
 }
 
-/** The canonical row text the content checksum hashes: a JSON array of canonical texts or null. */
-export function rowText(kinds: readonly ColumnKind[], row: readonly Value[]): string {
+/** A row's canonical field texts (null for NULL): what the content checksum hashes (checksum.ts). */
+export function rowFields(kinds: readonly ColumnKind[], row: readonly Value[]): (string | null)[] {
   const fields = new Array<string | null>(row.length);
   for (let i = 0; i < row.length; i++) {
     const v = row[i];
     fields[i] = v === null || v === undefined ? null : valueText(kinds[i]!, v);
   }
-  return JSON.stringify(fields);
+  return fields;
 }
 
 /** Converts canonical text (as a CSV field holds it) back to the value of a kind. */

@@ -275,14 +275,14 @@ export async function readOutput(store: StoreConfig, folder: string): Promise<Ou
     rows.push(...decoded);
   }
   const sum = new ContentChecksum();
-  for (const r of rows) sum.addRowText(JSON.stringify(r));
+  for (const r of rows) sum.addFields(r);
   return { manifest, rows, contentChecksum: sum.toString(), partRows };
 }
 
 /** Content checksum of rows given as canonical text (as a test computes them from the source). */
 export function checksumOf(rows: (string | null)[][]): string {
   const sum = new ContentChecksum();
-  for (const r of rows) sum.addRowText(JSON.stringify(r));
+  for (const r of rows) sum.addFields(r);
   return sum.toString();
 }
 

@@ -1,20 +1,14 @@
-/** Canonical text, temporal and decimal conversions, and the two checksums. */
+/** Canonical text, temporal and decimal conversions. */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { test } from "node:test";
 import fc from "fast-check";
-import {
-  ContentChecksum,
-  combineContentChecksums,
-  combineFileChecksums,
-} from "../../src/dataplane/checksum.ts";
 import {
   canonicalTime,
   canonicalTimestamp,
   dateToDays,
   decimalToUnscaled,
   float32Text,
-  rowText,
+  rowFields,
   timestampToMicros,
 } from "../../src/dataplane/values.ts";
 
@@ -64,50 +58,10 @@ test("float32 text is the shortest that reads back as the same float32", () => {
   );
 });
 
-test("the content checksum ignores order, counts duplicates and adds up across parts", () => {
-  const rows = [
-    ["1", "a"],
-    ["2", null],
-    ["3", "c"],
-  ];
-  const sum = (rs: (string | null)[][]) => {
-    const c = new ContentChecksum();
-    for (const r of rs) c.addRowText(JSON.stringify(r));
-    return c.toString();
-  };
-  assert.equal(sum(rows), sum([...rows].reverse()));
-  assert.notEqual(sum(rows), sum([...rows, rows[0]!]), "a duplicated row changes it");
-  assert.notEqual(sum(rows), sum(rows.slice(1)), "a missing row changes it");
-  assert.equal(combineContentChecksums([sum(rows.slice(0, 1)), sum(rows.slice(1))]), sum(rows));
-  assert.match(sum([]), /^rowsum128:0{32}$/);
-  assert.equal(rowText(["int64", "binary", "boolean"], [5n, Buffer.from("hi"), null]), '["5","aGk=",null]');
-  assert.notEqual(
-    combineFileChecksums(["sha256:a", "sha256:b"]),
-    combineFileChecksums(["sha256:b", "sha256:a"]),
-  );
-});
-
-test("content checksum sums carry correctly over many rows", () => {
-  const c = new ContentChecksum();
-  const digest = Buffer.alloc(32, 0xff);
-  for (let i = 0; i < (1 << 20) + 3; i++) c.addDigest(digest);
-  // (2^128 - 1) * n mod 2^128 = -n mod 2^128
-  const n = BigInt((1 << 20) + 3);
-  const expected = ((1n << 128n) - n).toString(16).padStart(32, "0");
-  assert.equal(c.toString(), `rowsum128:${expected}`);
-});
-
-test("a row's digest is summed as the first 128 bits of sha256 of its UTF-8 text", () => {
-  // addRowText reads the digest as latin1 text (cheaper than a Buffer): it must add the same words.
-  fc.assert(
-    fc.property(fc.array(fc.string({ unit: "binary" }), { maxLength: 20 }), (texts) => {
-      const fast = new ContentChecksum();
-      const plain = new ContentChecksum();
-      for (const t of texts) {
-        fast.addRowText(t);
-        plain.addDigest(createHash("sha256").update(t, "utf8").digest());
-      }
-      assert.equal(fast.toString(), plain.toString());
-    }),
-  );
+test("a row's canonical fields: canonical texts, null for NULL", () => {
+  assert.deepEqual(rowFields(["int64", "binary", "boolean"], [5n, Buffer.from("hi"), null]), [
+    "5",
+    "aGk=",
+    null,
+  ]);
 });
