@@ -282,16 +282,24 @@ export class AzureBlobSink implements Sink {
     const ids: string[] = [];
     const inflight = new Set<Promise<void>>();
     let failure: unknown;
-    let buffer = Buffer.allocUnsafe(this.blockSize);
+    // Blocks are reused once staged: a part never holds more than blockConcurrency + 1 of them,
+    // and a long copy allocates no new ones (fresh multi-MiB buffers, freed only when a GC gets
+    // round to them, made the agent's RSS grow with the table).
+    const free: Buffer[] = [];
+    const blockSize = this.blockSize;
+    const nextBuffer = () => free.pop() ?? Buffer.allocUnsafe(blockSize);
+    let buffer = nextBuffer();
     let filled = 0;
     const context = this.context;
-    const stage = (data: Buffer) => {
+    const stage = (data: Buffer, whole: Buffer) => {
       const id = blockId(ids.length);
       ids.push(id);
       const p: Promise<void> = blob
         .stageBlock(id, data, data.byteLength)
         .then(
-          () => undefined,
+          () => {
+            free.push(whole);
+          },
           (err: unknown) => {
             failure ??= err;
           },
@@ -312,8 +320,8 @@ export class AzureBlobSink implements Sink {
           filled += n;
           offset += n;
           if (filled === buffer.byteLength) {
-            stage(buffer);
-            buffer = Buffer.allocUnsafe(this.blockSize);
+            stage(buffer, buffer);
+            buffer = nextBuffer();
             filled = 0;
             while (inflight.size >= this.blockConcurrency) await Promise.race(inflight);
             check();
@@ -321,7 +329,7 @@ export class AzureBlobSink implements Sink {
         }
       },
       commit: async (metadata) => {
-        if (filled > 0) stage(buffer.subarray(0, filled));
+        if (filled > 0) stage(buffer.subarray(0, filled), buffer);
         filled = 0;
         await Promise.all(inflight);
         check();
