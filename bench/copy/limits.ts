@@ -7,6 +7,12 @@ import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import type { AzuriteServer, PostgresServer } from "@ferry/hack/services";
 import pg from "pg";
 import pgCopy from "pg-copy-streams";
+import {
+  copyStatement,
+  PostgresSource,
+  postgresSelect,
+} from "../../agent/src/dataplane/connectors/postgres.ts";
+import { csvDialect } from "../../agent/src/dataplane/formats/csv.ts";
 
 export interface Measured {
   seconds: number;
@@ -26,19 +32,26 @@ export function pgClient(server: PostgresServer, database: string): pg.Client {
 /** The plain COPY of the table: no projection, PostgreSQL's own text for every type. */
 export const copySql = (table: string) => `COPY ${table} TO STDOUT WITH (FORMAT csv)`;
 
-/** (a) COPY TO STDOUT read to the end and dropped. `keep` collects the bytes for (b). */
+/**
+ * (a) COPY TO STDOUT read to the end and dropped. `keep` collects the bytes for (b). `sql`, when
+ * given, is another COPY of the same rows (Ferry's, to measure what its projection costs the
+ * source).
+ */
 export async function sourceAlone(
   server: PostgresServer,
   database: string,
   table: string,
   keep?: Buffer[],
+  sql = copySql(table),
 ): Promise<Measured> {
   const client = pgClient(server, database);
   await client.connect();
   try {
+    // As the agent's sessions are: UTC, so timestamps print as Ferry's projection expects.
+    await client.query("SET TIME ZONE 'UTC'");
     const started = performance.now();
     let bytes = 0;
-    for await (const chunk of client.query(pgCopy.to(copySql(table))) as AsyncIterable<Buffer>) {
+    for await (const chunk of client.query(pgCopy.to(sql)) as AsyncIterable<Buffer>) {
       bytes += chunk.byteLength;
       keep?.push(chunk);
     }
@@ -46,6 +59,25 @@ export async function sourceAlone(
   } finally {
     await client.end();
   }
+}
+
+/** The COPY statement the agent's CSV fast path runs for the whole table (one partition). */
+export async function ferryCopyStatement(
+  server: PostgresServer,
+  database: string,
+  table: string,
+): Promise<string> {
+  const source = new PostgresSource({
+    type: "PostgreSQL",
+    connection: { host: server.host, port: server.port, database, tlsMode: "Disable" },
+    credentials: { username: server.user, password: server.password },
+  });
+  const quiet = () => {};
+  const plan = await source.plan(
+    { table },
+    { signal: new AbortController().signal, log: { debug: quiet, info: quiet, warn: quiet, error: quiet } },
+  );
+  return copyStatement(postgresSelect(plan, plan.relation!, undefined), csvDialect({}));
 }
 
 export function containerOf(azurite: AzuriteServer, name: string): ContainerClient {

@@ -8,27 +8,27 @@ const WHY: { match: RegExp; note: string }[] = [
   {
     match: /^Ferry Csv, \d+ partitions?$/,
     note:
-      "CSV below 0.9x the pipe: COPY's bytes go to the blob as they come (no re-encoding), but the agent " +
-      "parses every record to count it and to add sha256(canonical row text) to the part's content " +
-      "checksum, the manifest's proof of which rows a part holds. Profile (2 M rows): per row about 0.7 us " +
-      "splitting the record, 0.7 us building its canonical text (JSON.stringify of the fields), 0.4-0.7 us " +
-      "hashing, plus GC of those strings: about 2.5 us a row of agent CPU, where the pipe spends almost " +
-      "none, on a machine whose 2 cores PostgreSQL (one COPY stream is one core) and Azurite already fill. " +
-      "A latin1 digest instead of a Buffer one made the hash 2.5x cheaper; string-level rewrites of the " +
-      "canonical text measured no faster than JSON.stringify. What would close it: hash records from the " +
-      "bytes without making JS strings (a batched native or WebAssembly SHA-256 over a chunk's record " +
-      "offsets), and spread the checksum of partitioned reads over worker threads on nodes with more cores; " +
-      "or a cheaper content checksum (a CRD and manifest change, not done here).",
+      "CSV below 0.9x the pipe: COPY's bytes go to the blob as they come; the agent finds each record's " +
+      "end (two memchr calls) and adds MurmurHash3 of its bytes to the part's content checksum, ~160 ns " +
+      "a row, where it used to split, JSON-encode and sha256 every row (~2.5 us; 0.21x the pipe then). " +
+      "What is left: (1) the canonical projection — the fast path asks PostgreSQL for every value in its " +
+      "canonical text (timestamps as ISO 8601 with T and Z through two replace() calls, booleans as " +
+      "true/false), and row (a') shows that costs the source itself: PostgreSQL alone no longer reaches " +
+      "0.9x the plain pipe; (2) on 2 cores, the agent's own CPU (pg-copy-streams makes one Buffer per " +
+      "CopyData message, the file sha256, the hash) competes with PostgreSQL and Azurite, which the pipe " +
+      "already fills. What would close it: canonical timestamps PostgreSQL prints natively (a change of " +
+      "the canonical text, every connector and format), and a CopyOut reader that strips message headers " +
+      "in one pass instead of one Buffer per row.",
   },
   {
     match: /^Ferry JsonLines/,
     note:
       "JSON Lines below 2x the peer: it reads through the cursor path (FETCH, pg's row parsing, one JS " +
       "array per row), then builds each row's canonical text for the checksum and its JSON object for " +
-      "the file — two strings per row. Profile (300 k rows): GC, the per-value JSON encoding, rowText and " +
-      "the hash, UTF-8 decoding. What would close it: read COPY's CSV bytes as the CSV fast path does and " +
-      "write each object from the parsed fields, hashing the field array's JSON text, which is the " +
-      "canonical row text already (one JSON.stringify serves both when every column is text-like).",
+      "the file — two strings per row. Profile (300 k rows): GC, the per-value JSON encoding, the " +
+      "canonical record and its hash, UTF-8 decoding. What would close it: read COPY's CSV bytes as the " +
+      "CSV fast path does, hash each record's bytes where they lie, and write each object from the " +
+      "parsed fields.",
   },
   {
     match: /^Ferry Parquet/,
@@ -44,15 +44,16 @@ const WHY: { match: RegExp; note: string }[] = [
   {
     match: /large table$/,
     note:
-      "Agent RSS: the agent runs its TypeScript source, and the Kubernetes client alone costs ~70 MiB; " +
-      "connector drivers now load when a DataStore of their type is first used and the CRD validators are " +
-      "not loaded (the agent's modules: 191 -> 164 MiB), but a PostgreSQL-to-Blob copy still loads pg and " +
-      "the Azure SDK (~40 MiB). A copy adds its block buffers (3 x 4 MiB per partition) and the heap's " +
-      "garbage headroom. The large table's peak was ~100-120 MiB above the small one's: not explained yet — " +
-      "the next step is a heap profile of the agent during the large copy (node --heap-prof, or heap " +
-      "snapshots a minute apart) to tell V8 growing its old space under a long stream of garbage strings " +
-      "from a real accumulation. What would close the absolute bound: ship the agent as bundled " +
-      "JavaScript, and cap the old space (--max-old-space-size) in the pod to the memory limit.",
+      "Agent RSS: the idle agent is ~160 MiB (it runs its TypeScript source; the Kubernetes client alone " +
+      "is ~70 MiB; a PostgreSQL-to-Blob copy loads pg and the Azure SDK, ~40 MiB). Blob parts now reuse " +
+      "their block buffers (blockConcurrency + 1 per part) instead of allocating a fresh 4 MiB block each " +
+      "time, which took the small table's peak from ~330 to ~255 MiB and the large one's from ~415 to " +
+      "~375 MiB. Of the growth left, about 50 MiB is glibc's malloc arenas: the same run with " +
+      "MALLOC_ARENA_MAX=2 in the agent's environment peaked at 250 / 320 MiB. The rest (~70 MiB) is the " +
+      "heap under a long stream of short-lived Buffers (pg-copy-streams makes one per CopyData message). " +
+      "What would close it: MALLOC_ARENA_MAX=2 in the agent pod's environment (a pod template change, so " +
+      "a rollout), a CopyOut reader that makes no Buffer per row, a capped young generation, and bundled " +
+      "JavaScript for the idle size.",
   },
 ];
 
