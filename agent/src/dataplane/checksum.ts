@@ -104,8 +104,7 @@ export function canonicalRecord(
   fields: readonly (string | null)[],
   writer = new CsvFieldWriter(CANONICAL_CSV, fields.length),
 ): string {
-  const r = writer.record(fields);
-  return r.slice(0, -1);
+  return writer.line(fields);
 }
 
 export function parseContentChecksum(text: string): string {

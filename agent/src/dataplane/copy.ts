@@ -556,17 +556,17 @@ async function copyPartition(
     }
     // Fast path: the bytes are already the output; look at them only to count and checksum rows.
     const records = csvRecordCounter(out.csv, width, content);
-    for await (const chunk of data.bytes) {
-      const before = records.count();
-      records.push(chunk);
+    const counted = (step: () => void) => {
+      const before = rows;
+      step();
       rows = records.count();
       progress.addRows(partition.id, rows - before);
+    };
+    for await (const chunk of data.bytes) {
+      counted(() => records.push(chunk));
       yield chunk;
     }
-    const before = records.count();
-    records.end();
-    rows = records.count();
-    progress.addRows(partition.id, rows - before);
+    counted(() => records.end());
   }
 
   const sinkStream = new Writable({

@@ -43,7 +43,8 @@ export class CsvFieldWriter {
     return text;
   }
 
-  record(fields: readonly (string | null)[]): string {
+  /** The fields as one record, without its "\n". */
+  line(fields: readonly (string | null)[]): string {
     let out = "";
     const d = this.dialect.delimiter;
     for (let i = 0; i < fields.length; i++) {
@@ -51,7 +52,11 @@ export class CsvFieldWriter {
       const f = fields[i];
       out += f === null || f === undefined ? this.dialect.nullValue : this.field(f);
     }
-    return `${out}\n`;
+    return out;
+  }
+
+  record(fields: readonly (string | null)[]): string {
+    return `${this.line(fields)}\n`;
   }
 }
 
