@@ -14,8 +14,8 @@ import type { CopyJob, GatewayNode } from "@ferry/crds";
 import { cachedJob } from "./job-cache.ts";
 import { updateJobStatus } from "./job-writer.ts";
 import { LeaseTracker } from "./lease-tracker.ts";
-import { API_VERSION, jobRef, LABEL_COMPONENT, LABEL_GATEWAY, LABEL_NODE, LEASE_API } from "./names.ts";
-import { type DispatchAction, isActive, nodeView, planDispatch } from "./policy/dispatch.ts";
+import { API_VERSION, LABEL_COMPONENT, LABEL_GATEWAY, LABEL_NODE, LEASE_API } from "./names.ts";
+import { type DispatchAction, isActive, nodeView, planAround } from "./policy/dispatch.ts";
 import { assigned, failed, isFinal, isPending, requeued } from "./policy/job-status.ts";
 
 export interface DispatcherOptions {
@@ -65,6 +65,9 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
     log,
   );
   const tracker = new LeaseTracker();
+  // Actions whose write has not answered yet, by job.
+  const inflight = new Map<string, DispatchAction>();
+  const writes = new Set<Promise<void>>();
   // Objects this dispatcher wrote, until its informer catches up: the next pass must not plan from
   // the cache's older copy (it would only be refused, but it would also misjudge the load).
   const written = new Map<string, CopyJob>();
@@ -100,7 +103,7 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
   while (!signal.aborted) {
     changed = false;
     try {
-      await pass();
+      pass();
     } catch (err) {
       if (!signal.aborted) log.warn({ err }, "dispatch pass failed");
     }
@@ -115,12 +118,13 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
     }
     wake = () => {};
     // Coalesce a burst of events into one pass.
-    await delay(50, undefined, { signal }).catch(() => {});
+    await delay(COALESCE_MS, undefined, { signal }).catch(() => {});
   }
+  await Promise.all([...writes]);
   await Promise.all([jobs.stopped(), nodes.stopped(), leases.stopped()]);
   log.info("dispatcher stopped");
 
-  async function pass(): Promise<void> {
+  function pass(): void {
     const now = Date.now();
     const leaseList = leases.store.list();
     tracker.observe(leaseList, now);
@@ -131,20 +135,20 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
       .map((n) => nodeView(n, tracker.alive(leaseOf.get(n.metadata.name), now)));
     const all = currentJobs();
     const byName = new Map(all.map((j) => [j.metadata.name, j]));
-    // The actions of one pass concern distinct jobs and each write is guarded on its own, so they
-    // go out together: one after the other, a burst of assignments would wait in line for the
-    // round trips of those before it, and so would every slot that frees meanwhile.
-    await inParallel(planDispatch(all, views, new Date(now)), async (action) => {
-      if (signal.aborted) return;
-      await carryOut(action, byName.get(action.job)).catch((err: unknown) =>
-        log.warn({ err, job: action.job, action: action.type }, "dispatch action failed"),
-      );
-    });
-    // Repair: a dispatcher that died between the status write and the label leaves a job its
-    // worker cannot see.
-    for (const job of all) {
-      if (isActive(job) && job.metadata.labels?.[LABEL_NODE] !== job.status?.node)
-        await label(job.metadata.name, job.status!.node!);
+    for (const action of planAround(inflight, all, views, new Date(now), MAX_IN_FLIGHT - inflight.size)) {
+      inflight.set(action.job, action);
+      const write = carryOut(action, byName.get(action.job))
+        .catch((err: unknown) => {
+          if (!signal.aborted)
+            log.warn({ err, job: action.job, action: action.type }, "dispatch action failed");
+        })
+        .finally(() => {
+          inflight.delete(action.job);
+          writes.delete(write);
+          // The job's new state (or its refusal) may free or take a slot: plan again.
+          poke();
+        });
+      writes.add(write);
     }
   }
 
@@ -183,7 +187,6 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
     if (action.type === "assign") {
       assignments.inc({ node: action.node });
       log.info({ job: action.job, node: action.node, attempt: result.status?.attempt }, "assigned");
-      await label(action.job, action.node);
     } else {
       takeBacks.inc({ reason: action.reason });
       log.warn({ job: action.job, action: action.type, reason: action.reason }, action.message);
@@ -196,22 +199,9 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
       );
     }
   }
-
-  async function label(name: string, node: string): Promise<void> {
-    const patched = await kube.mergePatch<CopyJob>(jobRef(namespace, name), {
-      metadata: { labels: { [LABEL_NODE]: node } },
-    });
-    written.set(name, patched);
-  }
 }
 
-/** Actions carried out at once, at most this many: a pass never floods the API server. */
-const PARALLEL_ACTIONS = 16;
-
-async function inParallel<T>(items: T[], run: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await run(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL_ACTIONS, items.length) }, lane));
-}
+/** Writes in flight at once, at most this many: the dispatcher never floods the API server. */
+const MAX_IN_FLIGHT = 16;
+/** How long a pass waits after a change for the rest of its burst. */
+const COALESCE_MS = 20;

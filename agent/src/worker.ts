@@ -1,7 +1,7 @@
 /**
- * The worker: runs the jobs the dispatcher gave this node (it watches only CopyJobs labelled
- * ferry.dev/node=<me>), up to its concurrency limit, which is read again before every start
- * because the operator may change it at any time.
+ * The worker: runs the jobs the dispatcher gave this node (it watches only CopyJobs whose
+ * status.node is this node, a selectable field of the CRD), up to its concurrency limit, which is
+ * read again before every start because the operator may change it at any time.
  *
  * One run per job holds one slot from its start to its end, retries included: transient failures
  * are retried in place (attempt n+1 on this node, after an exponential, jittered delay, recorded
@@ -31,7 +31,7 @@ import {
 import type { Heartbeat } from "./heartbeat.ts";
 import { cachedJob } from "./job-cache.ts";
 import { ownedBy, updateJobStatus } from "./job-writer.ts";
-import { ANNOTATION_INSTANCE, API_VERSION, jobRef, LABEL_NODE, leaseRef, nodeLeaseName } from "./names.ts";
+import { ANNOTATION_INSTANCE, API_VERSION, jobRef, leaseRef, nodeLeaseName } from "./names.ts";
 import {
   failed,
   isFinal,
@@ -114,7 +114,7 @@ export class Worker {
         apiVersion: API_VERSION,
         kind: "CopyJob",
         namespace,
-        labelSelector: `${LABEL_NODE}=${node}`,
+        fieldSelector: `status.node=${node}`,
         resyncMs: 60_000,
         transform: cachedJob,
       },

@@ -157,6 +157,43 @@ describe("agents", () => {
     for (const p of procs) p.kill("SIGKILL");
   });
 
+  test("a burst of jobs: the dispatcher's writes overlap, yet no node ever holds more jobs than its slots", async (t) => {
+    const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
+    const setup = await setupGateway(kube, ns, pg, azurite, 200);
+    // Every state the API server went through, in order: one watch sees each write once.
+    const phase = new Map<string, { phase?: string; node?: string }>();
+    let most = 0;
+    const watch = await kube.watch<CopyJob>("ferry.dev/v1alpha1", "CopyJob", { namespace: ns }, (e) => {
+      if (e.type === "BOOKMARK") return;
+      phase.set(e.object.metadata.name, { phase: e.object.status?.phase, node: e.object.status?.node });
+      const active = new Map<string, number>();
+      for (const s of phase.values())
+        if (s.node && (s.phase === "Assigned" || s.phase === "Running"))
+          active.set(s.node, (active.get(s.node) ?? 0) + 1);
+      most = Math.max(most, ...active.values());
+    });
+    t.after(() => watch.abort());
+    const procs = ["b1", "b2"].map((n) =>
+      devAgent(kubeconfig, ns, setup.gateway, n, [], { FERRY_CONCURRENCY: "2" }),
+    );
+    agents.push(...procs);
+    const names = Array.from({ length: 16 }, (_, i) => `burst-${i}`);
+    await Promise.all(names.map((n) => kube.create(jobFor(ns, setup.gateway, n, { partitions: 1 }))));
+    await eventually(
+      "every job Succeeded",
+      async () =>
+        (await Promise.all(names.map((n) => getJob(kube, ns, n)))).every(
+          (j) => j?.status?.phase === "Succeeded",
+        ),
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
+    assert.ok(most >= 1, "the watch saw the jobs run");
+    assert.ok(most <= 2, `a node held ${most} jobs at once with 2 slots`);
+    const assigned = assignmentsIn(procs);
+    assert.equal(assigned.length, names.length, "one assignment per job, no retries");
+    for (const p of procs) p.kill("SIGKILL");
+  });
+
   test("dispatcher failover: SIGKILL the dispatcher, another takes over within one lease period", async (t) => {
     const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
     const setup = await setupGateway(kube, ns, pg, azurite, 500);

@@ -5,7 +5,13 @@ import type { Lease } from "@ferry/common";
 import type { CopyJob, CopyJobStatus } from "@ferry/crds";
 import { copyJobFixture } from "@ferry/crds/fixtures";
 import { parseConfig, UsageError } from "../src/config.ts";
-import { type NodeView, planDispatch, takeBack } from "../src/policy/dispatch.ts";
+import {
+  type DispatchAction,
+  type NodeView,
+  planAround,
+  planDispatch,
+  takeBack,
+} from "../src/policy/dispatch.ts";
 import {
   assigned,
   failed,
@@ -130,6 +136,51 @@ describe("planDispatch", () => {
   }
   test("takeBack leaves healthy jobs", () =>
     assert.equal(takeBack(job("r", { status: on("n1") }), true, NOW), undefined));
+});
+
+describe("planAround: the next pass while writes are in flight", () => {
+  const show = (actions: DispatchAction[]) =>
+    actions.map((a) =>
+      a.type === "assign" ? `assign ${a.job} ${a.node}` : `${a.type} ${a.job} ${a.reason}`,
+    );
+  const jobs = [
+    job("a", { created: "2025-01-01T10:00:00Z" }),
+    job("b", { created: "2025-01-01T10:01:00Z" }),
+    job("c", { created: "2025-01-01T10:02:00Z" }),
+  ];
+  const nodes = [node("n1", { limit: 1 }), node("n2", { limit: 1 })];
+  test("an assignment in flight loads its node and is not planned again", () => {
+    // n2, where a fresh plan would not put it: only the overlay keeps b off n2.
+    const inFlight = new Map<string, DispatchAction>([["a", { type: "assign", job: "a", node: "n2" }]]);
+    assert.deepEqual(show(planAround(inFlight, jobs, nodes, NOW, 16)), ["assign b n1"]);
+  });
+  test("every slot taken in flight: nothing more", () => {
+    const inFlight = new Map<string, DispatchAction>([
+      ["a", { type: "assign", job: "a", node: "n1" }],
+      ["b", { type: "assign", job: "b", node: "n2" }],
+    ]);
+    assert.deepEqual(show(planAround(inFlight, jobs, nodes, NOW, 16)), []);
+  });
+  test("a take-back in flight is not repeated", () => {
+    const lost = [job("r", { status: on("dead") }), ...jobs];
+    const all = [...nodes, node("dead", { alive: false })];
+    const requeue: DispatchAction = {
+      type: "requeue",
+      job: "r",
+      node: "dead",
+      reason: "NodeLost",
+      message: "",
+    };
+    assert.deepEqual(show(planAround(new Map([["r", requeue]]), lost, all, NOW, 16)), [
+      "assign a n1",
+      "assign b n2",
+    ]);
+  });
+  test("at most `room` new actions, first in line first", () => {
+    const wide = [node("n1", { limit: 4 })];
+    assert.deepEqual(show(planAround(new Map(), jobs, wide, NOW, 2)), ["assign a n1", "assign b n1"]);
+    assert.deepEqual(show(planAround(new Map(), jobs, wide, NOW, 0)), []);
+  });
 });
 
 describe("decideRetry", () => {

@@ -222,7 +222,6 @@ function finishedJob(namespace: string, i: number, node: string): { job: CopyJob
     set("spec.source.partitioning", { mode: "Column", column: "id", count: PARTITIONS }),
   );
   job.metadata.namespace = namespace;
-  job.metadata.labels = { "ferry.dev/node": node };
   const start = new Date(Date.UTC(2025, 0, 1) + i * 60_000);
   const end = new Date(start.getTime() + 42_000);
   const t = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z");

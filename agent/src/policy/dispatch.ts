@@ -5,7 +5,7 @@
  * object first, so a decision made from a stale cache can be refused but never applied twice.
  */
 import type { CopyJob, GatewayNode } from "@ferry/crds";
-import { attemptStart, isFinal, isPending } from "./job-status.ts";
+import { assigned, attemptStart, isFinal, isPending } from "./job-status.ts";
 import { maxAttempts } from "./retry.ts";
 
 export interface NodeView {
@@ -132,4 +132,27 @@ export function planDispatch(
     actions.push({ type: "assign", job: job.metadata.name, node: best.name });
   }
   return actions;
+}
+
+/**
+ * planDispatch for a dispatcher whose earlier actions may still be in flight (their writes not yet
+ * answered): each of those counts as done (an assignment loads its node), none is planned again,
+ * and at most `room` new actions come back, first in plan order.
+ */
+export function planAround(
+  inFlight: ReadonlyMap<string, DispatchAction>,
+  jobs: readonly CopyJob[],
+  nodes: readonly NodeView[],
+  now: Date,
+  room: number,
+): DispatchAction[] {
+  if (room <= 0) return [];
+  const asIfDone = jobs.map((job) => {
+    const action = inFlight.get(job.metadata.name);
+    if (action?.type !== "assign") return job;
+    return { ...job, status: assigned(job.status, action.node, now) };
+  });
+  return planDispatch(asIfDone, nodes, now)
+    .filter((a) => !inFlight.has(a.job))
+    .slice(0, room);
 }
