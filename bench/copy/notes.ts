@@ -14,11 +14,12 @@ const WHY: { match: RegExp; note: string }[] = [
       "What is left: (1) the canonical projection — the fast path asks PostgreSQL for every value in its " +
       "canonical text (timestamps as ISO 8601 with T and Z through two replace() calls, booleans as " +
       "true/false), and row (a') shows that costs the source itself: PostgreSQL alone no longer reaches " +
-      "0.9x the plain pipe; (2) on 2 cores, the agent's own CPU (pg-copy-streams makes one Buffer per " +
-      "CopyData message, the file sha256, the hash) competes with PostgreSQL and Azurite, which the pipe " +
-      "already fills. What would close it: canonical timestamps PostgreSQL prints natively (a change of " +
-      "the canonical text, every connector and format), and a CopyOut reader that strips message headers " +
-      "in one pass instead of one Buffer per row.",
+      "0.9x the plain pipe; (2) on 2 cores, the agent's own CPU competes with PostgreSQL and Azurite, " +
+      "which the pipe already fills. Profile (2 x 1 M rows): per row ~0.15 us MurmurHash3, ~0.09 us the " +
+      "file sha256, ~0.06 us stripping COPY's message headers (postgres-copy-out.ts, which replaced " +
+      "pg-copy-streams and its Buffer per row: the copy's agent CPU went from 550-760 to 460-570 ms per " +
+      "1 M rows), GC and the socket writes to Azurite. What would close it: canonical timestamps " +
+      "PostgreSQL prints natively (a change of the canonical text, every connector and format).",
   },
   {
     match: /^Ferry JsonLines/,
@@ -48,12 +49,11 @@ const WHY: { match: RegExp; note: string }[] = [
       "is ~70 MiB; a PostgreSQL-to-Blob copy loads pg and the Azure SDK, ~40 MiB). Blob parts now reuse " +
       "their block buffers (blockConcurrency + 1 per part) instead of allocating a fresh 4 MiB block each " +
       "time, which took the small table's peak from ~330 to ~255 MiB and the large one's from ~415 to " +
-      "~375 MiB. Of the growth left, about 50 MiB is glibc's malloc arenas: the same run with " +
-      "MALLOC_ARENA_MAX=2 in the agent's environment peaked at 250 / 320 MiB. The rest (~70 MiB) is the " +
-      "heap under a long stream of short-lived Buffers (pg-copy-streams makes one per CopyData message). " +
-      "What would close it: MALLOC_ARENA_MAX=2 in the agent pod's environment (a pod template change, so " +
-      "a rollout), a CopyOut reader that makes no Buffer per row, a capped young generation, and bundled " +
-      "JavaScript for the idle size.",
+      "~375 MiB. The launcher (agent/bin/ferry-agent, and so this benchmark's agent) now sets " +
+      "MALLOC_ARENA_MAX=2, and the CopyOut reader makes no Buffer per row: peaks 229-248 / 277 MiB where " +
+      "they were 254 / 348 MiB. The large table still peaks ~30-50 MiB above the small one; not profiled " +
+      "yet (a heap profile during the large copy would tell). What would close it: a capped young " +
+      "generation, and bundled JavaScript for the idle size.",
   },
 ];
 

@@ -3,7 +3,7 @@
  * SELECT projects booleans through ::text, bytea through base64 and timestamps through ISO text in
  * UTC, with the session in UTC and ISO date style. That one projection feeds both read paths:
  *
- * - CSV fast path: `COPY (SELECT ...) TO STDOUT (FORMAT csv)` through pg-copy-streams, when the
+ * - CSV fast path: `COPY (SELECT ...) TO STDOUT (FORMAT csv)` read by postgres-copy-out.ts, when the
  *   output needs no re-encoding: format Csv, a dialect COPY accepts, and no float column (COPY
  *   prints 1e-07 where the canonical text is 1e-7). The bytes go to the sink as they come.
  * - Otherwise a server-side cursor (DECLARE ... NO SCROLL CURSOR, FETCH n) in a read-only
@@ -13,7 +13,6 @@
  * found as written is retried lower-cased (how PostgreSQL folds unquoted names).
  */
 import pg from "pg";
-import pgCopy from "pg-copy-streams";
 import {
   classifyNetworkError,
   DataPlaneError,
@@ -54,6 +53,7 @@ import type {
   StoreConfig,
 } from "../types.ts";
 import { canonicalTime, canonicalTimestamp, float32Text, float64Text, valueFromText } from "../values.ts";
+import { copyOut } from "./postgres-copy-out.ts";
 
 export const POSTGRES_DEFAULT_PORT = 5432;
 
@@ -463,16 +463,12 @@ export class PostgresSource implements Source {
 
   private async *copyBytes(sql: string, signal: AbortSignal): AsyncGenerator<Uint8Array> {
     const client = await connectPostgres(this.store);
-    const stream = client.query(pgCopy.to(sql));
-    const onAbort = () => stream.destroy(new Error("aborted"));
-    signal.addEventListener("abort", onAbort, { once: true });
     try {
-      for await (const chunk of stream) yield chunk as Uint8Array;
+      yield* copyOut(client, sql, signal);
     } catch (err) {
+      if (signal.aborted) throw signal.reason ?? err;
       throw classifyPostgresError(err, this.context());
     } finally {
-      signal.removeEventListener("abort", onAbort);
-      if (!stream.readableEnded) stream.destroy();
       await client.end().catch(() => {});
     }
   }

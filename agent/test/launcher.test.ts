@@ -1,0 +1,44 @@
+/**
+ * agent/bin/ferry-agent, the launcher pods and machines run: the environment it gives the agent
+ * (MALLOC_ARENA_MAX), overridable, and the same as what agents started by tests and benchmarks get.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { promisify } from "node:util";
+import { LAUNCHER, launcherDefaults } from "./support/agents.ts";
+
+let bin: string;
+before(async () => {
+  bin = await mkdtemp(join(tmpdir(), "ferry-launcher-"));
+  // A `node` that passes the launcher's version check and prints the environment it was given.
+  await writeFile(join(bin, "node"), '#!/bin/sh\n[ "$1" = --version ] && { echo v24.0.0; exit 0; }\nenv\n');
+  await chmod(join(bin, "node"), 0o755);
+});
+after(() => rm(bin, { recursive: true, force: true }));
+
+async function launchedEnv(extra: Record<string, string>): Promise<Record<string, string>> {
+  const { stdout } = await promisify(execFile)(LAUNCHER, [], {
+    env: { PATH: `${bin}:/usr/bin:/bin`, ...extra },
+  });
+  const lines = stdout.split("\n").filter((l) => l.includes("="));
+  return Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+}
+
+test("the launcher caps glibc's malloc arenas at 2 unless the environment says otherwise", async () => {
+  assert.equal(launcherDefaults().MALLOC_ARENA_MAX, "2");
+  assert.equal((await launchedEnv({})).MALLOC_ARENA_MAX, "2");
+  assert.equal((await launchedEnv({ MALLOC_ARENA_MAX: "4" })).MALLOC_ARENA_MAX, "4");
+});
+
+test("agents started by tests and benchmarks get every default the launcher sets", async () => {
+  const defaults = launcherDefaults();
+  const launched = await launchedEnv({});
+  for (const [name, value] of Object.entries(defaults)) assert.equal(launched[name], value, name);
+  // Nothing the launcher adds is missed by the parser.
+  const added = Object.keys(launched).filter((n) => !["PATH", "PWD", "SHLVL", "_"].includes(n));
+  assert.deepEqual(added.sort(), Object.keys(defaults).sort());
+});
