@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
-import { encodeRegistrationKey, type Kube, type Lease, loadKubeConfig } from "@ferry/common";
+import { encodeRegistrationKey, type Kube, kubeconfigAccess, type Lease } from "@ferry/common";
 import type { CopyJob, DataStore } from "@ferry/crds";
 import { type AzuriteServer, type PostgresServer, startAzurite, startPostgres } from "@ferry/hack/services";
 import { eventually, installCrds, testKube, testNamespace } from "@ferry/hack/testing";
@@ -440,9 +440,8 @@ describe("agents", () => {
       metadata: { name: "gw", namespace: ns },
       spec: {},
     });
-    const kc = loadKubeConfig(kubeconfig);
-    const cluster = kc.getCurrentCluster()!;
-    const ca = cluster.caData ? Buffer.from(cluster.caData, "base64").toString() : "";
+    const access = kubeconfigAccess(kubeconfig);
+    const ca = access.caPem ?? "";
     // A token of a ServiceAccount with no rights on the gateway: what a key of another gateway holds.
     await kube.create({
       apiVersion: "v1",
@@ -469,7 +468,7 @@ describe("agents", () => {
       return s?.data?.token && Buffer.from(s.data.token, "base64").toString();
     });
     const key = (tok: string) =>
-      encodeRegistrationKey({ v: 1, server: cluster.server, ca, token: tok, namespace: ns, gateway: "gw" });
+      encodeRegistrationKey({ v: 1, server: access.server, ca, token: tok, namespace: ns, gateway: "gw" });
     const cases = [
       { name: "malformed", args: ["--key", "not a key!"], want: /malformed/ },
       { name: "revoked", args: ["--key", key("revoked-token")], want: /rotated or revoked/ },

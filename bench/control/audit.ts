@@ -8,7 +8,7 @@ import { stat } from "node:fs/promises";
 import https from "node:https";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { loadKubeConfig } from "@ferry/common";
+import { kubeconfigAccess } from "@ferry/common";
 
 export function auditLogOf(clusterDir: string): string {
   return join(clusterDir, "logs", "audit.log");
@@ -85,10 +85,10 @@ export async function readWrites(
 export type RequestCounts = Map<string, number>;
 
 export async function requestCounts(kubeconfig: string): Promise<RequestCounts> {
-  const kc = loadKubeConfig(kubeconfig);
-  const url = new URL(`${kc.getCurrentCluster()!.server}/metrics`);
+  const access = kubeconfigAccess(kubeconfig);
+  const url = new URL(`${access.server}/metrics`);
   const options: https.RequestOptions = { method: "GET" };
-  await kc.applyToHTTPSOptions(options);
+  await access.apply(options);
   const text = await new Promise<string>((resolve, reject) => {
     const req = https.request(url, options, (res) => {
       const chunks: Buffer[] = [];

@@ -1,15 +1,16 @@
 /**
- * The only module that imports @kubernetes/client-node. Everything else talks to the small typed
- * interface below, so the client library can change (or a call can be done by hand) in one place.
+ * The Kubernetes API client: a small typed interface that everything else talks to, so the
+ * transport can change (or a call can be done by hand) in one place. How it reaches the server and
+ * authenticates is kube-access.ts's.
  */
-import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import type { ObjectMeta } from "@ferry/crds";
-import * as k8s from "@kubernetes/client-node";
+import { type ClusterAccess, kubeconfigAccess, tokenAccess } from "./kube-access.ts";
 
 // Object metadata is part of the API, so it is declared once, in @ferry/crds.
 export type { ObjectMeta, OwnerReference } from "@ferry/crds";
+export { type ClusterAccess, inClusterAccess, kubeconfigAccess, tokenAccess } from "./kube-access.ts";
 
 export interface KubeObject {
   apiVersion: string;
@@ -186,13 +187,6 @@ export interface Kube {
   ): Promise<WatchHandle>;
 }
 
-export function loadKubeConfig(path?: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
-}
-
 const REQUEST_IDLE_TIMEOUT_MS = 30_000;
 
 interface Resource {
@@ -205,35 +199,29 @@ interface DiscoveryList {
 }
 
 /**
- * A plain JSON REST client. The generated client-node models convert timestamps to Date and drop
- * fields they do not know, which is wrong for an operator that applies exact fields and reads its
- * own CRDs; client-node is used for what it does well: reading kubeconfigs and authenticating.
+ * A plain JSON REST client. Generated client models convert timestamps to Date and drop fields
+ * they do not know, which is wrong for an operator that applies exact fields and reads its own
+ * CRDs.
  */
 class RestKube implements Kube {
   readonly server: string;
   readonly caPem: string | undefined;
-  readonly #kc: k8s.KubeConfig;
+  readonly #access: ClusterAccess;
   readonly #agent: http.Agent | undefined;
   readonly #resources = new Map<string, Promise<Map<string, Resource>>>();
 
-  constructor(kc: k8s.KubeConfig, options: ConnectOptions = {}) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error("the kubeconfig has no current cluster");
-    this.server = cluster.server.replace(/\/+$/, "");
-    this.caPem = cluster.caData
-      ? Buffer.from(cluster.caData, "base64").toString("utf8")
-      : cluster.caFile
-        ? readFileSync(cluster.caFile, "utf8")
-        : undefined;
-    this.#kc = kc;
+  constructor(access: ClusterAccess, options: ConnectOptions = {}) {
+    this.server = access.server;
+    this.caPem = access.caPem;
+    this.#access = access;
     this.#agent = options.agent;
   }
 
   async #options(method: string): Promise<https.RequestOptions> {
     const options: https.RequestOptions = { method, headers: { Accept: "application/json" } };
-    await this.#kc.applyToHTTPSOptions(options);
-    // applyToHTTPSOptions puts its own agent in; the request still carries the CA and client
-    // certificate, which the given agent applies to every connection it opens.
+    await this.#access.apply(options);
+    // The access puts its own agent in; the request still carries the CA and client certificate,
+    // which the given agent applies to every connection it opens.
     if (this.#agent) options.agent = this.#agent;
     return options;
   }
@@ -514,9 +502,14 @@ export interface ConnectOptions {
   agent?: http.Agent;
 }
 
-/** A client for the cluster of a kubeconfig file (or the default one: $KUBECONFIG, ~/.kube/config). */
+/** A client for the cluster of a kubeconfig file (or the default one: $KUBECONFIG, ~/.kube/config, in-cluster). */
 export function connect(kubeconfigPath?: string, options?: ConnectOptions): Kube {
-  return new RestKube(loadKubeConfig(kubeconfigPath), options);
+  return new RestKube(kubeconfigAccess(kubeconfigPath), options);
+}
+
+/** A client through an access already loaded (e.g. to read its context's namespace too). */
+export function connectWith(access: ClusterAccess, options?: ConnectOptions): Kube {
+  return new RestKube(access, options);
 }
 
 /** A client from explicit coordinates: what an agent outside the cluster has (its registration key). */
@@ -526,14 +519,5 @@ export function connectWithToken(
   token: string,
   options?: ConnectOptions,
 ): Kube {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [
-      { name: "ferry", server, caData: Buffer.from(caPem).toString("base64"), skipTLSVerify: false },
-    ],
-    users: [{ name: "ferry-agent", token }],
-    contexts: [{ name: "ferry", cluster: "ferry", user: "ferry-agent" }],
-    currentContext: "ferry",
-  });
-  return new RestKube(kc, options);
+  return new RestKube(tokenAccess(server, caPem, token), options);
 }

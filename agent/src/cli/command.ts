@@ -123,23 +123,16 @@ export function required(value: string | undefined, option: string): string {
 export async function openCluster(options: CommonValues): Promise<Cluster> {
   const namespace = options.namespace;
   if (namespace !== undefined) checkName("namespace", namespace, true);
-  const { connect, loadKubeConfig } = await import("@ferry/common/kube");
-  let kc: ReturnType<typeof loadKubeConfig>;
+  const { connectWith, kubeconfigAccess } = await import("@ferry/common/kube");
+  let access: ReturnType<typeof kubeconfigAccess>;
   try {
-    kc = loadKubeConfig(options.kubeconfig);
+    access = kubeconfigAccess(options.kubeconfig);
   } catch (err) {
     const reason = (err as { code?: string }).code === "ENOENT" ? "no such file" : (err as Error).message;
     throw new CliError(`cannot read kubeconfig ${options.kubeconfig ?? "(default)"}: ${reason}`);
   }
-  let kube: Kube;
-  try {
-    kube = connect(options.kubeconfig);
-  } catch (err) {
-    throw new CliError(
-      `cannot use kubeconfig ${options.kubeconfig ?? "(default)"}: ${(err as Error).message}`,
-    );
-  }
-  const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
+  const kube: Kube = connectWith(access);
+  const contextNamespace = access.namespace;
   return { kube, namespace: namespace ?? (contextNamespace || "default"), server: kube.server };
 }
 
