@@ -45,15 +45,13 @@ const WHY: { match: RegExp; note: string }[] = [
   {
     match: /large table$/,
     note:
-      "Agent RSS: the idle agent is ~160 MiB (it runs its TypeScript source; the Kubernetes client alone " +
-      "is ~70 MiB; a PostgreSQL-to-Blob copy loads pg and the Azure SDK, ~40 MiB). Blob parts now reuse " +
-      "their block buffers (blockConcurrency + 1 per part) instead of allocating a fresh 4 MiB block each " +
-      "time, which took the small table's peak from ~330 to ~255 MiB and the large one's from ~415 to " +
-      "~375 MiB. The launcher (agent/bin/ferry-agent, and so this benchmark's agent) now sets " +
-      "MALLOC_ARENA_MAX=2, and the CopyOut reader makes no Buffer per row: peaks 229-248 / 277 MiB where " +
-      "they were 254 / 348 MiB. The large table still peaks ~30-50 MiB above the small one; not profiled " +
-      "yet (a heap profile during the large copy would tell). What would close it: a capped young " +
-      "generation, and bundled JavaScript for the idle size.",
+      "Agent RSS above 256 MiB or growing with the table: the idle agent is ~105 MiB (its TypeScript " +
+      "source; @kubernetes/client-node, ~80 MiB, is no longer loaded for token and certificate access); a " +
+      "PostgreSQL-to-Blob copy loads pg and the Azure SDK, ~40 MiB; each part holds blockConcurrency + 1 " +
+      "reused 4 MiB block buffers; the launcher sets MALLOC_ARENA_MAX=2 and the CopyOut reader makes no " +
+      "Buffer per row. What remains is V8's heap under a long stream of socket chunks; a heap profile " +
+      "during the large copy would tell more. What would close it: a capped young generation, and bundled " +
+      "JavaScript for the idle size.",
   },
 ];
 
