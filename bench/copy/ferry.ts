@@ -112,11 +112,13 @@ export async function startFerry(
     );
     const container = containerOf(azurite, setup.container);
     const pid = started.proc.pid!;
+    let copies = 0;
     return {
       database: setup.database,
       agentPid: pid,
       async copy(c) {
-        const name = `${c.format}-p${c.partitions}-${c.rows}`.toLowerCase();
+        // A repeated copy (--repeat) is a new job: names are not reused.
+        const name = `${c.format}-p${c.partitions}-${c.rows}-${++copies}`.toLowerCase();
         const job: CopyJob = jobFor(NAMESPACE, setup.gateway, name, { partitions: c.partitions });
         const spec = job.spec;
         spec.source!.table = c.table;
