@@ -227,6 +227,8 @@ export interface SinkOptions {
   blockSize?: number;
   /** Blocks of one part uploading at once (default 2). */
   blockConcurrency?: number;
+  /** Block buffers all parts of the copy share, filling or uploading (default 16): its memory bound. */
+  blockBudget?: number;
 }
 
 export interface ConnectOptions {

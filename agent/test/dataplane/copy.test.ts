@@ -318,6 +318,59 @@ describe("exactly once across attempts", () => {
     assert.ok(read && read.data.equals(data), "the part holds the bytes written, in order");
   });
 
+  test("the parts of a copy share a bounded number of block buffers, and an aborted part gives its back", async () => {
+    const container = uniqueName("c");
+    await createContainer(azurite, container);
+    const { AzureBlobSink } = await import("../../src/dataplane/connectors/azure-blob.ts");
+    const store = blobStore(azurite, container);
+    const sink = new AzureBlobSink(store, uniqueName("x"), {
+      blockSize: 1000,
+      blockConcurrency: 2,
+      blockBudget: 3,
+    });
+    // Six parts written at once, far more than three buffers' worth each.
+    const datas = Array.from({ length: 6 }, (_, p) =>
+      Buffer.from(
+        Uint8Array.from({ length: 7_345 + p * 911 }, (_, i) => (i * 13 + p * 101 + (i >> 9)) & 0xff),
+      ),
+    );
+    await Promise.all(
+      datas.map(async (data, p) => {
+        const part = await sink.openPart(`part-0000${p}-aaaaaaaaaaaa-a1.csv`, "text/csv");
+        for (let at = 0, step = 1 + p; at < data.length; at += step, step = (step * 5 + 7) % 1333) {
+          await part.write(Buffer.from(data.subarray(at, Math.min(data.length, at + step))));
+        }
+        await part.commit({ ferryrows: "0" });
+      }),
+    );
+    for (const [p, data] of datas.entries()) {
+      const read = await sink.read(`part-0000${p}-aaaaaaaaaaaa-a1.csv`);
+      assert.ok(read?.data.equals(data), `part ${p} holds its bytes, in order`);
+    }
+    assert.ok(sink.blocks.allocated <= 3, `${sink.blocks.allocated} buffers made for a budget of 3`);
+
+    // One buffer in all: a part aborted while it holds it half filled must give it back, or the
+    // next part waits for ever.
+    const one = new AzureBlobSink(store, uniqueName("y"), { blockSize: 1000, blockBudget: 1 });
+    const dropped = await one.openPart("part-00000-aaaaaaaaaaaa-a1.csv", "text/csv");
+    await dropped.write(Buffer.alloc(500, 1));
+    await dropped.abort();
+    const next = await one.openPart("part-00001-aaaaaaaaaaaa-a1.csv", "text/csv");
+    const written = (async () => {
+      await next.write(Buffer.alloc(4_500, 2));
+      await next.commit({ ferryrows: "0" });
+    })();
+    const stuck = new Promise((_, reject) =>
+      setTimeout(
+        () => reject(new Error("the aborted part kept its buffer: the next part waits")),
+        10_000,
+      ).unref(),
+    );
+    await Promise.race([written, stuck]);
+    assert.equal((await one.read("part-00001-aaaaaaaaaaaa-a1.csv"))?.data.length, 4_500);
+    assert.equal(one.blocks.allocated, 1);
+  });
+
   test("a part is never overwritten: the same part name cannot be committed twice", async () => {
     const container = uniqueName("c");
     await createContainer(azurite, container);

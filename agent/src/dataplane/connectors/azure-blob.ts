@@ -49,8 +49,11 @@ import type {
   StoreConfig,
 } from "../types.ts";
 import { blobNetworkFor } from "./blob-network.ts";
+import { BlockPool } from "./block-pool.ts";
 
 export const DEFAULT_BLOCK_SIZE = 4 << 20;
+/** Block buffers one copy attempt's parts share (block-pool.ts): 64 MiB at the default block size. */
+export const DEFAULT_BLOCK_BUDGET = 16;
 
 /** The account name in an account URL: the host's first label, or the first path segment (Azurite). */
 export function accountNameOf(accountUrl: string): string {
@@ -194,15 +197,19 @@ export class AzureBlobSink implements Sink {
   private readonly container: ContainerClient;
   private readonly prefix: string;
   private readonly context: ErrorContext;
-  private readonly blockSize: number;
   private readonly blockConcurrency: number;
+  /** Exposed for tests: how many buffers the parts made between them. */
+  readonly blocks: BlockPool;
 
   constructor(store: StoreConfig, folder: string, options: SinkOptions = {}) {
     this.context = blobContext(store);
     this.container = blobServiceClient(store).getContainerClient(store.connection.container!);
     this.prefix = `${folder.replace(/\/+$/, "")}/`;
-    this.blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
     this.blockConcurrency = options.blockConcurrency ?? 2;
+    this.blocks = new BlockPool(
+      options.blockSize ?? DEFAULT_BLOCK_SIZE,
+      options.blockBudget ?? DEFAULT_BLOCK_BUDGET,
+    );
   }
 
   private blob(name: string) {
@@ -282,14 +289,14 @@ export class AzureBlobSink implements Sink {
     const ids: string[] = [];
     const inflight = new Set<Promise<void>>();
     let failure: unknown;
-    // Blocks are reused once staged: a part never holds more than blockConcurrency + 1 of them,
-    // and a long copy allocates no new ones (fresh multi-MiB buffers, freed only when a GC gets
-    // round to them, made the agent's RSS grow with the table).
-    const free: Buffer[] = [];
-    const blockSize = this.blockSize;
-    const nextBuffer = () => free.pop() ?? Buffer.allocUnsafe(blockSize);
-    let buffer = nextBuffer();
+    // Blocks come from the sink's pool (block-pool.ts) when there are bytes for one, and go back
+    // once staged, failed or dropped: the job's parts share a bounded number of them, and a long
+    // copy allocates no new ones (fresh multi-MiB buffers, freed only when a GC gets round to them,
+    // made the agent's RSS grow with the table).
+    const pool = this.blocks;
+    let buffer: Buffer | undefined;
     let filled = 0;
+    let closed = false;
     const context = this.context;
     const stage = (data: Buffer, whole: Buffer) => {
       const id = blockId(ids.length);
@@ -297,31 +304,45 @@ export class AzureBlobSink implements Sink {
       const p: Promise<void> = blob
         .stageBlock(id, data, data.byteLength)
         .then(
-          () => {
-            free.push(whole);
-          },
+          () => {},
           (err: unknown) => {
             failure ??= err;
           },
         )
-        .finally(() => inflight.delete(p));
+        .finally(() => {
+          pool.give(whole);
+          inflight.delete(p);
+        });
       inflight.add(p);
     };
     const check = () => {
       if (failure) throw classifyBlobError(failure, context);
+    };
+    /** Gives back the buffer being filled, unstaged (a part that ends without its bytes). */
+    const drop = () => {
+      closed = true;
+      if (buffer) pool.give(buffer);
+      buffer = undefined;
+      filled = 0;
     };
     return {
       write: async (chunk) => {
         check();
         let offset = 0;
         while (offset < chunk.byteLength) {
+          if (!buffer) {
+            const taken = await pool.take();
+            // Aborted while waiting for it: it goes straight back.
+            if (closed) return pool.give(taken);
+            buffer = taken;
+          }
           const n = Math.min(chunk.byteLength - offset, buffer.byteLength - filled);
           buffer.set(chunk.subarray(offset, offset + n), filled);
           filled += n;
           offset += n;
           if (filled === buffer.byteLength) {
             stage(buffer, buffer);
-            buffer = nextBuffer();
+            buffer = undefined;
             filled = 0;
             while (inflight.size >= this.blockConcurrency) await Promise.race(inflight);
             check();
@@ -329,8 +350,11 @@ export class AzureBlobSink implements Sink {
         }
       },
       commit: async (metadata) => {
-        if (filled > 0) stage(buffer.subarray(0, filled), buffer);
-        filled = 0;
+        if (buffer && filled > 0) {
+          stage(buffer.subarray(0, filled), buffer);
+          buffer = undefined;
+        }
+        drop();
         await Promise.all(inflight);
         check();
         await this.guard(async () => {
@@ -352,6 +376,7 @@ export class AzureBlobSink implements Sink {
         });
       },
       abort: async () => {
+        drop();
         await Promise.allSettled(inflight);
       },
     };
