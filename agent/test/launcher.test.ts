@@ -9,13 +9,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
-import { LAUNCHER, launcherDefaults } from "./support/agents.ts";
+import { LAUNCHER, launcherDefaults, launcherNodeFlags } from "./support/agents.ts";
 
 let bin: string;
 before(async () => {
   bin = await mkdtemp(join(tmpdir(), "ferry-launcher-"));
-  // A `node` that passes the launcher's version check and prints the environment it was given.
-  await writeFile(join(bin, "node"), '#!/bin/sh\n[ "$1" = --version ] && { echo v24.0.0; exit 0; }\nenv\n');
+  // A `node` that passes the launcher's version check and prints its arguments and environment.
+  await writeFile(
+    join(bin, "node"),
+    '#!/bin/sh\n[ "$1" = --version ] && { echo v24.0.0; exit 0; }\necho "ARGV=$*"\nenv\n',
+  );
   await chmod(join(bin, "node"), 0o755);
 });
 after(() => rm(bin, { recursive: true, force: true }));
@@ -24,7 +27,7 @@ async function launchedEnv(extra: Record<string, string>): Promise<Record<string
   const { stdout } = await promisify(execFile)(LAUNCHER, [], {
     env: { PATH: `${bin}:/usr/bin:/bin`, ...extra },
   });
-  const lines = stdout.split("\n").filter((l) => l.includes("="));
+  const lines = stdout.split("\n").filter((l) => l.includes("=") && !l.startsWith("ARGV="));
   return Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
 }
 
@@ -41,4 +44,17 @@ test("agents started by tests and benchmarks get every default the launcher sets
   // Nothing the launcher adds is missed by the parser.
   const added = Object.keys(launched).filter((n) => !["PATH", "PWD", "SHLVL", "_"].includes(n));
   assert.deepEqual(added.sort(), Object.keys(defaults).sort());
+});
+
+test("agents started by tests and benchmarks get the node options the launcher gives", async () => {
+  const flags = launcherNodeFlags();
+  assert.ok(flags.includes("--max-semi-space-size=8"), String(flags));
+  const { stdout } = await promisify(execFile)(LAUNCHER, ["--node", "n1"], {
+    env: { PATH: `${bin}:/usr/bin:/bin` },
+  });
+  const argv = stdout
+    .split("\n")
+    .find((l) => l.startsWith("ARGV="))!
+    .slice(5);
+  assert.equal(argv, `${flags.join(" ")} ${join(LAUNCHER, "..")}/../src/main.ts --node n1`);
 });

@@ -28,6 +28,13 @@ export function launcherDefaults(script = readFileSync(LAUNCHER, "utf8")): Recor
   return defaults;
 }
 
+/** The options the launcher gives node itself (`exec node <flags> ".../main.ts"`). */
+export function launcherNodeFlags(script = readFileSync(LAUNCHER, "utf8")): string[] {
+  const line = /^exec node (.*)"\$here\/\.\.\/src\/main\.ts" "\$@"$/m.exec(script);
+  if (!line) throw new Error(`${LAUNCHER}: no "exec node ... main.ts" line`);
+  return line[1]!.split(" ").filter(Boolean);
+}
+
 /** The launcher's defaults, where the environment does not set them (as the launcher does). */
 function launcherEnv(): Record<string, string> {
   const env: Record<string, string> = {};
@@ -46,7 +53,8 @@ export interface AgentProcess {
 export const FAST = FAST_AGENT_FLAGS;
 
 export function startAgent(args: string[], node: string, env: Record<string, string> = {}): AgentProcess {
-  const started = spawnLogged(node, [MAIN, ...args], { ...launcherEnv(), ...env }, (line) => {
+  const argv = [...launcherNodeFlags(), MAIN, ...args];
+  const started = spawnLogged(node, argv, { ...launcherEnv(), ...env }, (line) => {
     if (process.env.FERRY_AGENT_LOGS) process.stderr.write(`[${node}] ${line}\n`);
   });
   return { node, proc: started.proc, lines: started.lines, exited: started.exited, kill: started.kill };
