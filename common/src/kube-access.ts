@@ -20,7 +20,7 @@ import https from "node:https";
 import { isIPv6 } from "node:net";
 import { homedir } from "node:os";
 import { delimiter, dirname, isAbsolute, join } from "node:path";
-import { parse } from "yaml";
+import { load as loadYaml } from "js-yaml";
 
 export interface ClusterAccess {
   /** The API server URL, without a trailing slash. */
@@ -152,7 +152,7 @@ export function kubeconfigAccess(path?: string, env = process.env): ClusterAcces
     if (!path) return inClusterAccess(SERVICE_ACCOUNT_DIR, env);
   }
   const text = readFileSync(path, "utf8");
-  const config = (parse(text) ?? {}) as Kubeconfig;
+  const config = (loadYaml(text) ?? {}) as Kubeconfig;
   const contextName = config["current-context"];
   if (!contextName) throw new Error(`${path} has no current-context`);
   const context = config.contexts?.find((c) => c.name === contextName)?.context;
@@ -208,7 +208,7 @@ function clientNodeAccess(path: string | undefined, namespace?: string): Cluster
   // What a client needs synchronously (server, CA) comes from the first file's current context;
   // the merged list of $KUBECONFIG is client-node's to resolve, so a list gives its first server.
   const first = path ?? (process.env.KUBECONFIG ?? "").split(delimiter).find(Boolean);
-  const config = first ? ((parse(readFileSync(first, "utf8")) ?? {}) as Kubeconfig) : {};
+  const config = first ? ((loadYaml(readFileSync(first, "utf8")) ?? {}) as Kubeconfig) : {};
   const context = config.contexts?.find((c) => c.name === config["current-context"])?.context;
   const cluster = config.clusters?.find((c) => c.name === context?.cluster)?.cluster;
   if (!cluster?.server) throw new Error(`${first ?? "the kubeconfig"} names no current cluster`);
