@@ -18,6 +18,23 @@ import { csvDialect } from "../../src/dataplane/formats/csv.ts";
 import type { DataPlaneError } from "../../src/dataplane/index.ts";
 import { pgDatabase, postgresStore } from "./helpers.ts";
 
+/** The bytes the source's CSV fast path reads for `query` (one partition, no header). */
+async function fastPathBytes(source: PostgresSource, query: string): Promise<AsyncIterable<Uint8Array>> {
+  const quiet = () => {};
+  const plan = await source.plan(
+    { query },
+    { signal: new AbortController().signal, log: { debug: quiet, info: quiet, warn: quiet, error: quiet } },
+  );
+  const data = await source.read(plan, plan.partitions[0]!, {
+    signal: new AbortController().signal,
+    format: "Csv",
+    csv: csvDialect({ header: false }),
+    batchRows: 1000,
+  });
+  assert.equal(data.kind, "csv", "the query takes the fast path");
+  return (data as { bytes: AsyncIterable<Uint8Array> }).bytes;
+}
+
 // A synthesized CopyOut stream: the messages a server may send, then what follows CopyDone.
 
 const message = (type: string, body: Uint8Array) => {
@@ -338,23 +355,13 @@ describe("CopyOut reader on a real server", () => {
   });
 
   test("through the source: a server error is a DataError and its connection is closed", async () => {
-    const source = new PostgresSource(postgresStore(server, db.name));
-    const quiet = () => {};
-    const plan = await source.plan(
-      { query: "SELECT i, 1/(i-5000) AS q FROM generate_series(1,10000) i" },
-      { signal: new AbortController().signal, log: { debug: quiet, info: quiet, warn: quiet, error: quiet } },
+    const data = await fastPathBytes(
+      new PostgresSource(postgresStore(server, db.name)),
+      "SELECT i, 1/(i-5000) AS q FROM generate_series(1,10000) i",
     );
-    const data = await source.read(plan, plan.partitions[0]!, {
-      signal: new AbortController().signal,
-      format: "Csv",
-      csv: csvDialect({ header: false }),
-      batchRows: 1000,
-    });
-    assert.equal(data.kind, "csv");
-    if (data.kind !== "csv") return;
     await assert.rejects(
       (async () => {
-        for await (const _ of data.bytes);
+        for await (const _ of data);
       })(),
       (e: DataPlaneError) => {
         assert.equal(e.reason, "DataError");
@@ -450,22 +457,12 @@ describe("CopyOut reader over TLS (the default tlsMode)", () => {
 
   test("the source's fast path reads the TLS socket the same way", async () => {
     const plain = postgresStore(tls, tlsDb.name);
-    const source = new PostgresSource({ ...plain, connection: { ...plain.connection, tlsMode: "Require" } });
-    const quiet = () => {};
-    const plan = await source.plan(
-      { query: "SELECT i, repeat(md5(i::text), 20) AS s FROM generate_series(1, 50000) i" },
-      { signal: new AbortController().signal, log: { debug: quiet, info: quiet, warn: quiet, error: quiet } },
+    const data = await fastPathBytes(
+      new PostgresSource({ ...plain, connection: { ...plain.connection, tlsMode: "Require" } }),
+      "SELECT i, repeat(md5(i::text), 20) AS s FROM generate_series(1, 50000) i",
     );
-    const data = await source.read(plan, plan.partitions[0]!, {
-      signal: new AbortController().signal,
-      format: "Csv",
-      csv: csvDialect({ header: false }),
-      batchRows: 1000,
-    });
-    assert.equal(data.kind, "csv");
-    if (data.kind !== "csv") return;
     const chunks: Buffer[] = [];
-    for await (const c of data.bytes) {
+    for await (const c of data) {
       if (chunks.length === 0) {
         const r = await tlsDb.client.query(
           "SELECT count(*)::int AS n FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE ssl AND application_name = 'ferry' AND datname = $1",
