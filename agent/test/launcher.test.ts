@@ -9,7 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
-import { LAUNCHER, launcherDefaults, launcherNodeFlags } from "./support/agents.ts";
+import { repositoryImages } from "@ferry/hack/kubelet";
+import { agentLaunch } from "@ferry/hack/testing";
+import { LAUNCHER } from "./support/agents.ts";
 
 let bin: string;
 before(async () => {
@@ -32,13 +34,13 @@ async function launchedEnv(extra: Record<string, string>): Promise<Record<string
 }
 
 test("the launcher caps glibc's malloc arenas at 2 unless the environment says otherwise", async () => {
-  assert.equal(launcherDefaults().MALLOC_ARENA_MAX, "2");
+  assert.equal(agentLaunch().env.MALLOC_ARENA_MAX, "2");
   assert.equal((await launchedEnv({})).MALLOC_ARENA_MAX, "2");
   assert.equal((await launchedEnv({ MALLOC_ARENA_MAX: "4" })).MALLOC_ARENA_MAX, "4");
 });
 
 test("agents started by tests and benchmarks get every default the launcher sets", async () => {
-  const defaults = launcherDefaults();
+  const defaults = agentLaunch().env;
   const launched = await launchedEnv({});
   for (const [name, value] of Object.entries(defaults)) assert.equal(launched[name], value, name);
   // Nothing the launcher adds is missed by the parser.
@@ -47,7 +49,7 @@ test("agents started by tests and benchmarks get every default the launcher sets
 });
 
 test("agents started by tests and benchmarks get the node options the launcher gives", async () => {
-  const flags = launcherNodeFlags();
+  const flags = agentLaunch().nodeFlags;
   assert.ok(flags.includes("--max-semi-space-size=8"), String(flags));
   const { stdout } = await promisify(execFile)(LAUNCHER, ["--node", "n1"], {
     env: { PATH: `${bin}:/usr/bin:/bin` },
@@ -57,4 +59,14 @@ test("agents started by tests and benchmarks get the node options the launcher g
     .find((l) => l.startsWith("ARGV="))!
     .slice(5);
   assert.equal(argv, `${flags.join(" ")} ${join(LAUNCHER, "..")}/../src/main.ts --node n1`);
+});
+
+test("the local kubelet runs agent pods as the launcher would: its node options and defaults", () => {
+  const root = join(LAUNCHER, "../../..");
+  const { env, nodeFlags } = agentLaunch();
+  for (const word of ["ferry-agent", "ferry/agent"]) {
+    const image = repositoryImages(root, "node")[word]!;
+    assert.deepEqual(image.command, ["node", ...nodeFlags, join(root, "agent/src/main.ts")], word);
+    assert.deepEqual(image.env, env, word);
+  }
 });

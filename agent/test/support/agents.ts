@@ -5,40 +5,20 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { generateCredentialKeyPair, type Kube, sealCredentials } from "@ferry/common";
 import type { CopyJob, DataStore } from "@ferry/crds";
 import { copyJobFixture, dataStoreFixture, gatewayFixture, set } from "@ferry/crds/fixtures";
 import type { AzuriteServer, PostgresServer } from "@ferry/hack/services";
-import { FAST_AGENT_FLAGS, spawnLogged } from "@ferry/hack/testing";
+import { AGENT_LAUNCHER, agentLaunch, FAST_AGENT_FLAGS, spawnLogged } from "@ferry/hack/testing";
 
 const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
-export const LAUNCHER = fileURLToPath(new URL("../../bin/ferry-agent", import.meta.url));
-
-/**
- * The variables agent/bin/ferry-agent defaults (its `export NAME="${NAME:-value}"` lines, such as
- * MALLOC_ARENA_MAX). Read from the launcher, the one place they are written, because agents here
- * start `node agent/src/main.ts` without it and should run as shipped (bench/copy measures them).
- */
-export function launcherDefaults(script = readFileSync(LAUNCHER, "utf8")): Record<string, string> {
-  const defaults: Record<string, string> = {};
-  for (const m of script.matchAll(/^export ([A-Z_][A-Z0-9_]*)="\$\{\1:-([^}"]*)\}"$/gm))
-    defaults[m[1]!] = m[2]!;
-  return defaults;
-}
-
-/** The options the launcher gives node itself (`exec node <flags> ".../main.ts"`). */
-export function launcherNodeFlags(script = readFileSync(LAUNCHER, "utf8")): string[] {
-  const line = /^exec node (.*)"\$here\/\.\.\/src\/main\.ts" "\$@"$/m.exec(script);
-  if (!line) throw new Error(`${LAUNCHER}: no "exec node ... main.ts" line`);
-  return line[1]!.split(" ").filter(Boolean);
-}
+export const LAUNCHER = AGENT_LAUNCHER;
 
 /** The launcher's defaults, where the environment does not set them (as the launcher does). */
 function launcherEnv(): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(launcherDefaults())) env[name] = process.env[name] || value;
+  for (const [name, value] of Object.entries(agentLaunch().env)) env[name] = process.env[name] || value;
   return env;
 }
 
@@ -53,7 +33,7 @@ export interface AgentProcess {
 export const FAST = FAST_AGENT_FLAGS;
 
 export function startAgent(args: string[], node: string, env: Record<string, string> = {}): AgentProcess {
-  const argv = [...launcherNodeFlags(), MAIN, ...args];
+  const argv = [...agentLaunch().nodeFlags, MAIN, ...args];
   const started = spawnLogged(node, argv, { ...launcherEnv(), ...env }, (line) => {
     if (process.env.FERRY_AGENT_LOGS) process.stderr.write(`[${node}] ${line}\n`);
   });

@@ -1,3 +1,4 @@
+export * from "../launcher.ts";
 export * from "./crds.ts";
 export * from "./etcd.ts";
 export * from "./kubectl.ts";
