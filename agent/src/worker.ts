@@ -16,7 +16,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { Kube, Lease } from "@ferry/common";
 import type { Logger } from "@ferry/common/log";
 import { type EventRecorder, Informer, type Metrics } from "@ferry/common/runtime";
-import type { CopyJob, CopyProgress, GatewayNode, ProcedureOutcome } from "@ferry/crds";
+import type { CopyJob, CopyProgress, DataStore, GatewayNode, ProcedureOutcome } from "@ferry/crds";
 // Not from the package's root, which loads the validators (ajv, CEL, the schemas) the agent
 // never uses.
 import { isCopyActivity } from "@ferry/crds/activity";
@@ -95,6 +95,7 @@ export class Worker {
   readonly #o: WorkerOptions;
   readonly #jobs: Informer<CopyJob>;
   readonly #self: Informer<GatewayNode>;
+  readonly #stores: Informer<DataStore>;
   readonly #runs = new Map<string, Run>();
   /** Job attempts this process ran to an end, so a lagging cache does not look like an orphan. */
   readonly #ended = new Set<string>();
@@ -126,6 +127,12 @@ export class Worker {
       { apiVersion: API_VERSION, kind: "GatewayNode", namespace, fieldSelector: `metadata.name=${node}` },
       log,
     );
+    this.#stores = new Informer<DataStore>(
+      kube,
+      { apiVersion: API_VERSION, kind: "DataStore", namespace, resyncMs: 60_000 },
+      log,
+    );
+    options.resolver.cached = (name) => this.#stores.store.get(namespace, name);
     this.#runningGauge = metrics.gauge("ferry_worker_jobs_running", "CopyJobs running on this node.");
     this.#rows = metrics.counter("ferry_copy_rows_total", "Rows copied by this node (committed partitions).");
     this.#bytes = metrics.counter(
@@ -150,7 +157,7 @@ export class Worker {
     const poke = () => this.#wake();
     this.#jobs.on(poke);
     this.#self.on(poke);
-    await Promise.all([this.#jobs.start(signal), this.#self.start(signal)]);
+    await Promise.all([this.#jobs.start(signal), this.#self.start(signal), this.#stores.start(signal)]);
     void this.#loop(signal);
   }
 

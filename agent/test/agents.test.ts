@@ -194,6 +194,38 @@ describe("agents", () => {
     for (const p of procs) p.kill("SIGKILL");
   });
 
+  test("a DataStore changed between two jobs: the next job uses it as changed (the worker's cache follows)", async (t) => {
+    const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
+    const setup = await setupGateway(kube, ns, pg, azurite, 100);
+    const [proc] = ["c1"].map((n) => devAgent(kubeconfig, ns, setup.gateway, n));
+    agents.push(proc!);
+    const run = async (name: string) => {
+      await kube.create(jobFor(ns, setup.gateway, name, { partitions: 1, maxAttempts: 1 }));
+      return eventually(
+        `${name} final`,
+        async () => {
+          const j = await getJob(kube, ns, name);
+          return (j?.status?.phase === "Succeeded" || j?.status?.phase === "Failed") && j;
+        },
+        { timeoutMs: 60_000, intervalMs: 200 },
+      );
+    };
+    const storeRef = {
+      apiVersion: "ferry.dev/v1alpha1",
+      kind: "DataStore",
+      namespace: ns,
+      name: "pg-source",
+    };
+    assert.equal((await run("before")).status?.phase, "Succeeded");
+    await kube.mergePatch(storeRef, { spec: { connection: { database: "no_such_database" } } });
+    const after = await run("after");
+    assert.equal(after.status?.phase, "Failed", "the job ran against the changed store");
+    assert.match(after.status?.attempts?.at(-1)?.message ?? "", /no_such_database/);
+    await kube.mergePatch(storeRef, { spec: { connection: { database: setup.database } } });
+    assert.equal((await run("again")).status?.phase, "Succeeded");
+    proc!.kill("SIGKILL");
+  });
+
   test("dispatcher failover: SIGKILL the dispatcher, another takes over within one lease period", async (t) => {
     const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
     const setup = await setupGateway(kube, ns, pg, azurite, 500);
