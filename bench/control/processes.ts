@@ -8,6 +8,7 @@ import { access, mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isAlive, startProcess, stopPids } from "@ferry/hack";
+import { agentLaunch } from "@ferry/hack/testing";
 
 const AGENT_MAIN = fileURLToPath(new URL("../../agent/src/main.ts", import.meta.url));
 const OPERATOR_MAIN = fileURLToPath(new URL("../../operator/src/main.ts", import.meta.url));
@@ -19,15 +20,28 @@ export interface Proc {
   logFile: string;
 }
 
-function start(name: string, main: string, args: string[], logDir: string, cgroup?: MemoryCgroup): Proc {
+interface Launch {
+  nodeFlags?: string[];
+  env?: Record<string, string>;
+}
+
+function start(
+  name: string,
+  main: string,
+  args: string[],
+  logDir: string,
+  cgroup?: MemoryCgroup,
+  launch: Launch = {},
+): Proc {
+  const node = [...(launch.nodeFlags ?? []), main, ...args];
   const [command, argv] = cgroup
     ? // The shell joins the cgroup, then becomes node (same pid), which sees the limit from its start.
       [
         "/bin/sh",
-        ["-c", `echo $$ > '${cgroup.dir}/cgroup.procs' && exec "$0" "$@"`, process.execPath, main, ...args],
+        ["-c", `echo $$ > '${cgroup.dir}/cgroup.procs' && exec "$0" "$@"`, process.execPath, ...node],
       ]
-    : [process.execPath, [main, ...args]];
-  const started = startProcess(name, command, argv, logDir);
+    : [process.execPath, node];
+  const started = startProcess(name, command, argv, logDir, { ...launch.env, ...process.env });
   const pid = started.child.pid;
   if (pid === undefined) throw new Error(`${name} did not start (log: ${started.logFile})`);
   return { name, pid, child: started.child, logFile: started.logFile };
@@ -47,7 +61,15 @@ export function startAgent(
   name = `agent-${node}`,
 ): Proc {
   const args = ["--kubeconfig", kubeconfig, "--namespace", namespace, "--gateway", gateway];
-  return start(name, AGENT_MAIN, [...args, "--node", node, "--ops-port=-1"], logDir);
+  // As the launcher (agent/bin/ferry-agent) runs a shipped agent: its node options and defaults.
+  return start(
+    name,
+    AGENT_MAIN,
+    [...args, "--node", node, "--ops-port=-1"],
+    logDir,
+    undefined,
+    agentLaunch(),
+  );
 }
 
 export function startOperator(
