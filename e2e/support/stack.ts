@@ -7,13 +7,18 @@
  * Scenarios and the reliability runner both build on it, so it takes a `Scope` (where, and how to
  * clean up) rather than a test context.
  */
-import { randomBytes } from "node:crypto";
 import type { Kube, KubeObject, Pod } from "@ferry/common";
 import type { CopyJob, DataStore, GatewayNode, LogicalGateway, LogicalGatewaySpec } from "@ferry/crds";
 import { copyJobFixture, dataStoreFixture, set } from "@ferry/crds/fixtures";
 import { podProcessId } from "@ferry/hack/kubelet";
 import type { AzuriteServer, PostgresServer } from "@ferry/hack/services";
-import { agentsOnProcessNode, eventually, FAST_AGENT_ENV } from "@ferry/hack/testing";
+import {
+  agentsOnProcessNode,
+  blobContainer,
+  eventually,
+  FAST_AGENT_ENV,
+  sourceDatabase,
+} from "@ferry/hack/testing";
 import { startOperator } from "./operator.ts";
 import { ferryCli, type Logged } from "./processes.ts";
 
@@ -99,26 +104,18 @@ export async function startStack(
   restartOperator();
 
   const { pg, azurite } = services;
-  const database = `db_${randomBytes(4).toString("hex")}`;
-  const role = `r_${randomBytes(4).toString("hex")}`;
-  const password = `pw-${randomBytes(12).toString("hex")}`;
-  await pg.psql(`CREATE DATABASE ${database}`);
-  await pg.psql(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
-  await pg.psql(
-    `CREATE TABLE orders AS SELECT g::bigint AS id, 'customer "' || g || '", north' AS customer,
+  const { database, role, password } = await sourceDatabase(
+    pg,
+    (role) =>
+      `CREATE TABLE orders AS SELECT g::bigint AS id, 'customer "' || g || '", north' AS customer,
        (g % 977) * 1.25 AS amount, timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute' AS placed,
        CASE WHEN g % 7 = 0 THEN NULL ELSE md5(g::text) END AS note
      FROM generate_series(1, ${rows}) g;
      ALTER TABLE orders ADD PRIMARY KEY (id);
      CREATE FUNCTION slow_ok(i bigint) RETURNS boolean LANGUAGE plpgsql VOLATILE COST 10000 AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN true; END $$;
      GRANT SELECT ON orders TO ${role}; GRANT EXECUTE ON FUNCTION slow_ok(bigint) TO ${role};`,
-    database,
   );
-  const container = `c${randomBytes(4).toString("hex")}`;
-  const { BlobServiceClient } = await import("@azure/storage-blob");
-  await BlobServiceClient.fromConnectionString(azurite.connectionString)
-    .getContainerClient(container)
-    .create();
+  const container = await blobContainer(azurite);
 
   // The operator publishes the gateway's public key; `ferry encrypt` seals to it, as users do.
   await eventually(

@@ -4,13 +4,19 @@
  * can grep them (secret hygiene) and wait on them.
  */
 import type { ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { generateCredentialKeyPair, type Kube, sealCredentials } from "@ferry/common";
 import type { CopyJob, DataStore } from "@ferry/crds";
 import { copyJobFixture, dataStoreFixture, gatewayFixture, set } from "@ferry/crds/fixtures";
 import type { AzuriteServer, PostgresServer } from "@ferry/hack/services";
-import { AGENT_LAUNCHER, agentLaunch, FAST_AGENT_FLAGS, spawnLogged } from "@ferry/hack/testing";
+import {
+  AGENT_LAUNCHER,
+  agentLaunch,
+  blobContainer,
+  FAST_AGENT_FLAGS,
+  sourceDatabase,
+  spawnLogged,
+} from "@ferry/hack/testing";
 
 const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 export const LAUNCHER = AGENT_LAUNCHER;
@@ -96,22 +102,14 @@ export async function setupGateway(
     metadata: { name: `${gateway}-credential-key`, namespace },
     stringData: { "private.key": keys.privateKeyPem, "public.key": keys.publicKey },
   });
-  const database = `db_${randomBytes(4).toString("hex")}`;
-  const role = `r_${randomBytes(4).toString("hex")}`;
-  const password = `pw-${randomBytes(12).toString("hex")}`;
-  await pg.psql(`CREATE DATABASE ${database}`);
-  await pg.psql(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
-  await pg.psql(
-    `CREATE TABLE orders AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, ${rows}) g;
+  const { database, role, password } = await sourceDatabase(
+    pg,
+    (role) =>
+      `CREATE TABLE orders AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, ${rows}) g;
      CREATE FUNCTION slow_ok(i int) RETURNS boolean LANGUAGE plpgsql VOLATILE COST 10000 AS $$ BEGIN PERFORM pg_sleep(0.003); RETURN true; END $$;
      GRANT SELECT ON orders TO ${role}; GRANT EXECUTE ON FUNCTION slow_ok(int) TO ${role};`,
-    database,
   );
-  const container = `c${randomBytes(4).toString("hex")}`;
-  const { BlobServiceClient } = await import("@azure/storage-blob");
-  await BlobServiceClient.fromConnectionString(azurite.connectionString)
-    .getContainerClient(container)
-    .create();
+  const container = await blobContainer(azurite);
   await createStores(kube, namespace, gateway, pg, azurite, database, container, keys.publicKey, {
     username: role,
     password,

@@ -5,4 +5,5 @@ export * from "./kubectl.ts";
 export * from "./logged-process.ts";
 export * from "./namespace.ts";
 export * from "./process-node.ts";
+export * from "./source-data.ts";
 export * from "./wait.ts";
