@@ -96,15 +96,12 @@ export class CredentialResolver {
   }
 
   /**
-   * Where `store` looks first: a watched copy of the namespace's DataStores (the worker's informer),
-   * which saves two reads per job. A name it does not have yet (a store created a moment ago) is
-   * read from the API server.
+   * The DataStore named `name`, checked to belong to `gateway`, as a StoreConfig. `known` is a
+   * watched copy when the caller has one (the worker's informer, which saves two reads per job);
+   * without it (a store created a moment ago, not yet delivered) it is read from the API server.
    */
-  cached: ((name: string) => DataStore | undefined) | undefined;
-
-  /** The DataStore named `name`, checked to belong to `gateway`, as a StoreConfig. */
-  async store(name: string, gateway: string): Promise<StoreConfig> {
-    const ds = this.cached?.(name) ?? (await this.#kube.get<DataStore>(dataStoreRef(this.#namespace, name)));
+  async store(name: string, gateway: string, known?: DataStore): Promise<StoreConfig> {
+    const ds = known ?? (await this.#kube.get<DataStore>(dataStoreRef(this.#namespace, name)));
     if (!ds) throw new CredentialError("DataStoreNotFound", `DataStore ${name} does not exist`);
     if (ds.spec.gatewayRef.name !== gateway) {
       throw new CredentialError(

@@ -132,7 +132,6 @@ export class Worker {
       { apiVersion: API_VERSION, kind: "DataStore", namespace, resyncMs: 60_000 },
       log,
     );
-    options.resolver.cached = (name) => this.#stores.store.get(namespace, name);
     this.#runningGauge = metrics.gauge("ferry_worker_jobs_running", "CopyJobs running on this node.");
     this.#rows = metrics.counter("ferry_copy_rows_total", "Rows copied by this node (committed partitions).");
     this.#bytes = metrics.counter(
@@ -283,6 +282,11 @@ export class Worker {
     }
   }
 
+  /** A DataStore as a StoreConfig, from the watched copy when there is one. */
+  #store(name: string, gateway: string): Promise<StoreConfig> {
+    return this.#o.resolver.store(name, gateway, this.#stores.store.get(this.#o.namespace, name));
+  }
+
   async #attempt(job: CopyJob, run: Run, log: Logger): Promise<AttemptOutcome> {
     if (job.spec.storedProcedure) return this.#procedure(job, run, log);
     const spec = job.spec;
@@ -296,15 +300,15 @@ export class Worker {
         },
       };
     }
-    const { kube, namespace, node, resolver } = this.#o;
+    const { kube, namespace, node } = this.#o;
     const name = job.metadata.name;
     const attempt = run.attempt;
     let source: StoreConfig;
     let sink: StoreConfig;
     try {
       [source, sink] = await Promise.all([
-        resolver.store(spec.source.dataStoreRef.name, spec.gatewayRef.name),
-        resolver.store(spec.sink.dataStoreRef.name, spec.gatewayRef.name),
+        this.#store(spec.source.dataStoreRef.name, spec.gatewayRef.name),
+        this.#store(spec.sink.dataStoreRef.name, spec.gatewayRef.name),
       ]);
     } catch (err) {
       return storeError(err);
@@ -446,13 +450,13 @@ export class Worker {
    * twice because of a retry.
    */
   async #procedure(job: CopyJob, run: Run, log: Logger): Promise<AttemptOutcome> {
-    const { kube, namespace, node, resolver } = this.#o;
+    const { kube, namespace, node } = this.#o;
     const name = job.metadata.name;
     const attempt = run.attempt;
     const sp = job.spec.storedProcedure!;
     let store: StoreConfig;
     try {
-      store = await resolver.store(sp.dataStoreRef.name, job.spec.gatewayRef.name);
+      store = await this.#store(sp.dataStoreRef.name, job.spec.gatewayRef.name);
     } catch (err) {
       return storeError(err);
     }

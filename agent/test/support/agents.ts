@@ -22,9 +22,9 @@ const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 export const LAUNCHER = AGENT_LAUNCHER;
 
 /** The launcher's defaults, where the environment does not set them (as the launcher does). */
-function launcherEnv(): Record<string, string> {
+function launcherEnv(defaults: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(agentLaunch().env)) env[name] = process.env[name] || value;
+  for (const [name, value] of Object.entries(defaults)) env[name] = process.env[name] || value;
   return env;
 }
 
@@ -39,8 +39,9 @@ export interface AgentProcess {
 export const FAST = FAST_AGENT_FLAGS;
 
 export function startAgent(args: string[], node: string, env: Record<string, string> = {}): AgentProcess {
-  const argv = [...agentLaunch().nodeFlags, MAIN, ...args];
-  const started = spawnLogged(node, argv, { ...launcherEnv(), ...env }, (line) => {
+  const launch = agentLaunch();
+  const argv = [...launch.nodeFlags, MAIN, ...args];
+  const started = spawnLogged(node, argv, { ...launcherEnv(launch.env), ...env }, (line) => {
     if (process.env.FERRY_AGENT_LOGS) process.stderr.write(`[${node}] ${line}\n`);
   });
   return { node, proc: started.proc, lines: started.lines, exited: started.exited, kill: started.kill };
