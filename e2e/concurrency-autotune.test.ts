@@ -71,7 +71,8 @@ interface Sample {
   reported: number | undefined;
   cpu: number | undefined;
   running: number;
-  pending: number;
+  /** Not started yet: Pending, or Assigned (waiting in the node's queue, or about to start). */
+  waiting: number;
 }
 
 /** Samples the node and the queue every 400 ms until stopped. */
@@ -90,7 +91,7 @@ function sampleNode(stack: Stack) {
         reported: n?.status?.jobs?.limit,
         cpu: n?.status?.resources?.cpuPercent,
         running: jobs.filter((j) => j.status?.phase === "Running").length,
-        pending: jobs.filter((j) => (j.status?.phase ?? "Pending") === "Pending").length,
+        waiting: jobs.filter((j) => ["Pending", "Assigned"].includes(j.status?.phase ?? "Pending")).length,
       });
       await delay(400);
     }
@@ -101,7 +102,7 @@ function sampleNode(stack: Stack) {
     recent: () =>
       samples
         .slice(-12)
-        .map((s) => `limit ${s.limit}/${s.reported} cpu ${s.cpu}% running ${s.running} pending ${s.pending}`)
+        .map((s) => `limit ${s.limit}/${s.reported} cpu ${s.cpu}% running ${s.running} waiting ${s.waiting}`)
         .join("; "),
     stop: async () => {
       on = false;
@@ -143,7 +144,7 @@ test("autotune lowers a node's limit when the CPU saturates and raises it while 
   for (let i = 0; i < 5; i++) await submit();
   await eventually(
     `${MAX_PER_NODE} copies running, the others waiting`,
-    async () => node.samples.some((s) => s.running === MAX_PER_NODE && s.pending > 0),
+    async () => node.samples.some((s) => s.running === MAX_PER_NODE && s.waiting > 0),
     { timeoutMs: 60_000, intervalMs: 200 },
   );
   // The user turns autotune on.
@@ -209,13 +210,13 @@ test("autotune lowers a node's limit when the CPU saturates and raises it while 
       break;
     }
     const last = node.samples.at(-1);
-    if ((last?.pending ?? 0) < 2 && jobs.length < MAX_JOBS) await submit();
+    if ((last?.waiting ?? 0) < 2 && jobs.length < MAX_JOBS) await submit();
     await delay(500);
   }
   // Moments the operator had every reason to raise: CPU idle, the node full, jobs waiting.
   const chances = node
     .since(freedAt + 2_000)
-    .filter((s) => (s.cpu ?? 100) < 60 && s.running >= (s.reported ?? 1) && s.pending > 0);
+    .filter((s) => (s.cpu ?? 100) < 60 && s.running >= (s.reported ?? 1) && s.waiting > 0);
   if (raised) {
     const raises = (await eventsAbout(stack, "GatewayNode", NODE, "ConcurrencyRaised")).map(
       (e) => e.note ?? "",

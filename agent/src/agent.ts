@@ -17,6 +17,7 @@ import { runDispatcher } from "./dispatcher.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { EXIT, REVOKED_MESSAGE, resolveIdentity } from "./identity.ts";
 import {
+  ANNOTATION_DRAINING,
   dispatcherLeaseName,
   FIELD_MANAGER,
   LABEL_COMPONENT,
@@ -77,6 +78,7 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
   // says where this node's peer endpoint listens (set once the endpoint is up, step 6).
   let worker: Worker | undefined;
   let peerEndpoint: string | undefined;
+  let draining = false;
   const heartbeat = new Heartbeat(
     {
       kube,
@@ -98,7 +100,10 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
         process.stderr.write(`ferry-agent: ${REVOKED_MESSAGE}\n`);
         fatal(EXIT.key);
       },
-      annotations: () => (peerEndpoint ? peerEndpointAnnotation(peerEndpoint) : {}),
+      annotations: () => ({
+        ...(peerEndpoint ? peerEndpointAnnotation(peerEndpoint) : {}),
+        ...(draining ? { [ANNOTATION_DRAINING]: "true" } : {}),
+      }),
     },
     claimed,
     claimedAt,
@@ -294,7 +299,13 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
   // Stop: no new jobs; running ones finish within the grace period or are handed back; then the
   // dispatcher Lease is released (another node takes over at once) and the node Lease last.
   log.info({ drainMs: config.drainMs, running: worker.running }, "stopping");
-  if (exitCode === 0) await worker.drain(config.drainMs);
+  if (exitCode === 0) {
+    // Said on the node Lease first, so the dispatcher gives this node nothing more and moves the
+    // jobs waiting in its queue to other nodes while the running ones finish.
+    draining = true;
+    await heartbeat.renew().catch((err: unknown) => log.warn({ err }, "could not mark the node draining"));
+    await worker.drain(config.drainMs);
+  }
   campaign.abort();
   await campaigning;
   work.abort();

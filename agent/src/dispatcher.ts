@@ -14,9 +14,16 @@ import type { CopyJob, GatewayNode } from "@ferry/crds";
 import { cachedJob } from "./job-cache.ts";
 import { updateJobStatus } from "./job-writer.ts";
 import { LeaseTracker } from "./lease-tracker.ts";
-import { API_VERSION, LABEL_COMPONENT, LABEL_GATEWAY, LABEL_NODE, LEASE_API } from "./names.ts";
+import {
+  ANNOTATION_DRAINING,
+  API_VERSION,
+  LABEL_COMPONENT,
+  LABEL_GATEWAY,
+  LABEL_NODE,
+  LEASE_API,
+} from "./names.ts";
 import { type DispatchAction, isActive, nodeView, planAround } from "./policy/dispatch.ts";
-import { assigned, failed, isFinal, isPending, requeued } from "./policy/job-status.ts";
+import { assigned, failed, isFinal, isPending, moved, requeued } from "./policy/job-status.ts";
 
 export interface DispatcherOptions {
   kube: Kube;
@@ -35,6 +42,11 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
   const assignments = options.metrics.counter(
     "ferry_dispatcher_assignments_total",
     "Jobs assigned to nodes.",
+    ["node"],
+  );
+  const moves = options.metrics.counter(
+    "ferry_dispatcher_moves_total",
+    "Jobs that waited in one node's queue, moved to a node with a free slot.",
     ["node"],
   );
   const takeBacks = options.metrics.counter(
@@ -132,7 +144,14 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
     const views = nodes.store
       .list()
       .filter((n) => n.spec.gatewayRef.name === gateway)
-      .map((n) => nodeView(n, tracker.alive(leaseOf.get(n.metadata.name), now)));
+      .map((n) => {
+        const lease = leaseOf.get(n.metadata.name);
+        return nodeView(
+          n,
+          tracker.alive(lease, now),
+          lease?.metadata.annotations?.[ANNOTATION_DRAINING] === "true",
+        );
+      });
     const all = currentJobs();
     const byName = new Map(all.map((j) => [j.metadata.name, j]));
     for (const action of planAround(inflight, all, views, new Date(now), MAX_IN_FLIGHT - inflight.size)) {
@@ -165,6 +184,15 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
             ? assigned(job.status, action.node, now)
             : undefined;
         break;
+      case "move":
+        // Still waiting where the pass saw it: once its worker writes Running, this is refused.
+        decide = (job) =>
+          job.status?.phase === "Assigned" &&
+          job.status.node === action.from &&
+          job.status.attempt === seenAttempt
+            ? moved(job.status, action.node, now)
+            : undefined;
+        break;
       case "requeue":
         decide = (job) =>
           isActive(job) && job.status?.node === seenNode && job.status?.attempt === seenAttempt
@@ -187,6 +215,12 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
     if (action.type === "assign") {
       assignments.inc({ node: action.node });
       log.info({ job: action.job, node: action.node, attempt: result.status?.attempt }, "assigned");
+    } else if (action.type === "move") {
+      moves.inc({ node: action.node });
+      log.info(
+        { job: action.job, from: action.from, node: action.node, attempt: result.status?.attempt },
+        "moved to a node whose slot freed first",
+      );
     } else {
       takeBacks.inc({ reason: action.reason });
       log.warn({ job: action.job, action: action.type, reason: action.reason }, action.message);

@@ -21,6 +21,8 @@ export const FIELD_MANAGER = "ferry-agent";
 
 /** On the node Lease: the process that holds it (see registration.ts). */
 export const ANNOTATION_INSTANCE = "ferry.dev/instance-id";
+/** On a node Lease: the node is stopping, so the dispatcher gives it nothing more. */
+export const ANNOTATION_DRAINING = "ferry.dev/draining";
 
 export const nodeRef = (namespace: string, name: string): ObjectRef => ({
   apiVersion: API_VERSION,

@@ -32,6 +32,7 @@ import type { Heartbeat } from "./heartbeat.ts";
 import { cachedJob } from "./job-cache.ts";
 import { ownedBy, updateJobStatus } from "./job-writer.ts";
 import { ANNOTATION_INSTANCE, API_VERSION, jobRef, leaseRef, nodeLeaseName } from "./names.ts";
+import { jobOrder } from "./policy/dispatch.ts";
 import {
   failed,
   isFinal,
@@ -177,7 +178,9 @@ export class Worker {
 
   async #schedule(): Promise<void> {
     const { node } = this.#o;
-    for (const job of this.#jobs.store.list()) {
+    // The dispatcher may give this node more jobs than it has slots (they wait in its queue): start
+    // them in the dispatcher's order, which is also the order in which it moves waiting ones away.
+    for (const job of this.#jobs.store.list().sort(jobOrder)) {
       const s = job.status;
       if (!this.#accepting || !this.#o.heartbeat.fresh()) return;
       if (s?.node !== node || isFinal(s) || this.#runs.has(job.metadata.name)) continue;
@@ -569,12 +572,48 @@ export class Worker {
     );
   }
 
+  /** Jobs assigned here that no run holds yet go back to the queue, for other nodes. */
+  async #handBackWaiting(): Promise<void> {
+    const { node, log } = this.#o;
+    const waiting = this.#jobs.store
+      .list()
+      .filter(
+        (j) => j.status?.node === node && j.status.phase === "Assigned" && !this.#runs.has(j.metadata.name),
+      );
+    await Promise.all(
+      waiting.map(async (job) => {
+        const attempt = job.status?.attempt ?? 0;
+        const now = new Date();
+        const message = `node ${node} shut down before attempt ${attempt} started`;
+        try {
+          const written = await updateJobStatus(
+            this.#o.kube,
+            this.#o.namespace,
+            job.metadata.name,
+            (j) =>
+              ownedBy(j, node, attempt) && j.status?.phase === "Assigned" && !this.#runs.has(j.metadata.name)
+                ? requeued(j.status, "NodeShutdown", message, now)
+                : undefined,
+            job,
+          );
+          if (written) log.info({ job: job.metadata.name, attempt }, "handed back before it started");
+        } catch (err) {
+          log.warn({ err, job: job.metadata.name }, "could not hand back a waiting job; the dispatcher will");
+        }
+      }),
+    );
+  }
+
   /** The lease went stale or was taken: stop every copy before it commits anything more. */
   stopAll(reason: StopReason): void {
     for (const run of this.#runs.values()) run.abort.abort(reason);
   }
 
-  /** SIGTERM: take no more jobs, let running ones finish for `graceMs`, hand back the rest. */
+  /**
+   * SIGTERM: take no more jobs, let running ones finish for `graceMs`, hand back the rest, and the
+   * jobs still waiting in this node's queue (the dispatcher moves them to other nodes meanwhile
+   * when it can; the node's Lease says it is draining).
+   */
   async drain(graceMs: number): Promise<void> {
     this.#accepting = false;
     this.#wake();
@@ -583,7 +622,8 @@ export class Worker {
     if (!finished) {
       this.#o.log.info({ jobs: [...this.#runs.keys()] }, "grace period over: handing back running jobs");
       this.stopAll("shutdown");
-      await all();
     }
+    // Not after the runs end: a run stops at its next step, and planning a copy may take a while.
+    await Promise.all([this.#handBackWaiting(), all()]);
   }
 }

@@ -157,20 +157,25 @@ describe("agents", () => {
     for (const p of procs) p.kill("SIGKILL");
   });
 
-  test("a burst of jobs: the dispatcher's writes overlap, yet no node ever holds more jobs than its slots", async (t) => {
+  test("a burst of jobs: the dispatcher's writes overlap, yet no node ever runs more jobs than its slots or holds more than slots + queue", async (t) => {
     const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
     const setup = await setupGateway(kube, ns, pg, azurite, 200);
     // Every state the API server went through, in order: one watch sees each write once.
     const phase = new Map<string, { phase?: string; node?: string }>();
-    let most = 0;
+    let mostRunning = 0;
+    let mostHeld = 0;
     const watch = await kube.watch<CopyJob>("ferry.dev/v1alpha1", "CopyJob", { namespace: ns }, (e) => {
       if (e.type === "BOOKMARK") return;
       phase.set(e.object.metadata.name, { phase: e.object.status?.phase, node: e.object.status?.node });
-      const active = new Map<string, number>();
-      for (const s of phase.values())
-        if (s.node && (s.phase === "Assigned" || s.phase === "Running"))
-          active.set(s.node, (active.get(s.node) ?? 0) + 1);
-      most = Math.max(most, ...active.values());
+      const held = new Map<string, number>();
+      const running = new Map<string, number>();
+      for (const s of phase.values()) {
+        if (!s.node) continue;
+        if (s.phase === "Assigned" || s.phase === "Running") held.set(s.node, (held.get(s.node) ?? 0) + 1);
+        if (s.phase === "Running") running.set(s.node, (running.get(s.node) ?? 0) + 1);
+      }
+      mostHeld = Math.max(mostHeld, ...held.values());
+      mostRunning = Math.max(mostRunning, ...running.values());
     });
     t.after(() => watch.abort());
     const procs = ["b1", "b2"].map((n) =>
@@ -187,11 +192,108 @@ describe("agents", () => {
         ),
       { timeoutMs: 90_000, intervalMs: 500 },
     );
-    assert.ok(most >= 1, "the watch saw the jobs run");
-    assert.ok(most <= 2, `a node held ${most} jobs at once with 2 slots`);
+    assert.ok(mostRunning >= 1, "the watch saw the jobs run");
+    assert.ok(mostRunning <= 2, `a node ran ${mostRunning} jobs at once with 2 slots`);
+    assert.ok(mostHeld > 2, `the queues were used: at most ${mostHeld} jobs on a node with 2 slots`);
+    assert.ok(mostHeld <= 4, `a node held ${mostHeld} jobs with 2 slots and a queue of 2`);
     const assigned = assignmentsIn(procs);
     assert.equal(assigned.length, names.length, "one assignment per job, no retries");
     for (const p of procs) p.kill("SIGKILL");
+  });
+
+  test("a node's queue: a job waits there while the slot is busy, goes back when its node stops, and moves to a node whose slot frees", async (t) => {
+    const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
+    const setup = await setupGateway(kube, ns, pg, azurite, 2000);
+    const oneSlot = { FERRY_CONCURRENCY: "1" };
+    const start = (node: string) => {
+      const proc = devAgent(kubeconfig, ns, setup.gateway, node, ["--drain-seconds", "1"], oneSlot);
+      agents.push(proc);
+      return proc;
+    };
+    const phaseOf = async (name: string) => {
+      const j = await getJob(kube, ns, name);
+      return j ? { phase: j.status?.phase, node: j.status?.node, job: j } : undefined;
+    };
+    const q1 = start("q1");
+    await kube.create(jobFor(ns, setup.gateway, "long", { query: SLOW, partitions: 6 }));
+    await eventually("long running on q1", async () => (await phaseOf("long"))?.phase === "Running", {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
+    await kube.create(jobFor(ns, setup.gateway, "quick", { partitions: 1 }));
+    const queued = await eventually(
+      "quick waiting in q1's queue",
+      async () => {
+        const q = await phaseOf("quick");
+        return q?.phase === "Assigned" && q.node === "q1" ? q.job : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    await delay(1500);
+    const still = await getJob(kube, ns, "quick");
+    assert.equal(still?.status?.phase, "Assigned", "it waits while q1's one slot is busy");
+    assert.equal(
+      still?.metadata.resourceVersion,
+      queued.metadata.resourceVersion,
+      "nothing touched it meanwhile",
+    );
+
+    q1.kill("SIGTERM");
+    const handed = await eventually(
+      "quick handed back as q1 stops",
+      async () => {
+        const q = await phaseOf("quick");
+        return q?.phase === "Pending" ? q.job : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
+    assert.equal(handed.status?.attempts?.[0]?.reason, "NodeShutdown");
+    assert.match(handed.status?.attempts?.[0]?.message ?? "", /before attempt 1 started/);
+    assert.equal(await q1.exited, 0);
+
+    // q2 alone: long (created first) takes its slot, quick waits in its queue; then q3's free slot
+    // takes quick away from there.
+    const q2 = start("q2");
+    await eventually(
+      "quick waiting in q2's queue",
+      async () => {
+        const [l, q] = await Promise.all([phaseOf("long"), phaseOf("quick")]);
+        return l?.phase === "Running" && l.node === "q2" && q?.phase === "Assigned" && q.node === "q2";
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    const q3 = start("q3");
+    const quick = await eventually(
+      "quick done",
+      async () => {
+        const q = await phaseOf("quick");
+        return q?.phase === "Succeeded" ? q.job : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    assert.deepEqual(
+      quick.status?.attempts?.map((a) => [a.attempt, a.node, a.result]),
+      [
+        [1, "q1", "Failed"],
+        [2, "q3", "Succeeded"],
+      ],
+      "moved from q2's queue to q3 before it started: still attempt 2",
+    );
+    assert.ok(
+      [q2, q3].some((p) => p.lines.some((l) => l.includes('"msg":"moved to a node whose slot freed first"'))),
+      "the dispatcher logged the move",
+    );
+    const long = await eventually(
+      "long done",
+      async () => {
+        const l = await phaseOf("long");
+        return l?.phase === "Succeeded" ? l.job : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 250 },
+    );
+    await assertExact(setup.container, long, setup.rows, 6);
+    await assertExact(setup.container, quick, setup.rows, 1);
+    for (const p of [q2, q3]) p.kill("SIGKILL");
   });
 
   test("a DataStore changed between two jobs: the next job uses it as changed (the worker's cache follows)", async (t) => {

@@ -2,21 +2,26 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Lease } from "@ferry/common";
+import { metaTime } from "@ferry/common/runtime";
 import type { CopyJob, CopyJobStatus } from "@ferry/crds";
-import { copyJobFixture } from "@ferry/crds/fixtures";
+import { copyJobFixture, nodeFixture } from "@ferry/crds/fixtures";
 import { parseConfig, UsageError } from "../src/config.ts";
 import {
   type DispatchAction,
   type NodeView,
+  nodeView,
   planAround,
   planDispatch,
+  queueDepth,
   takeBack,
 } from "../src/policy/dispatch.ts";
 import {
   assigned,
   failed,
+  moved,
   requeued,
   retryingInPlace,
+  running,
   succeeded,
   withCommittedPartition,
 } from "../src/policy/job-status.ts";
@@ -50,6 +55,7 @@ const node = (name: string, mods: Partial<NodeView> = {}): NodeView => ({
   cordoned: false,
   excluded: false,
   limit: 2,
+  queue: 0,
   ...mods,
 });
 const on = (
@@ -63,6 +69,15 @@ const on = (
   attempt,
   attempts: [{ attempt, node: n, result: "Running", startTime }],
 });
+
+const show = (actions: DispatchAction[]) =>
+  actions.map((a) =>
+    a.type === "assign"
+      ? `assign ${a.job} ${a.node}`
+      : a.type === "move"
+        ? `move ${a.job} ${a.from} ${a.node}`
+        : `${a.type} ${a.job} ${a.reason}`,
+  );
 
 describe("planDispatch", () => {
   const cases: { name: string; jobs: CopyJob[]; nodes: NodeView[]; want: string[] }[] = [
@@ -128,21 +143,133 @@ describe("planDispatch", () => {
   ];
   for (const c of cases) {
     test(c.name, () => {
-      const got = planDispatch(c.jobs, c.nodes, NOW).map((a) =>
-        a.type === "assign" ? `assign ${a.job} ${a.node}` : `${a.type} ${a.job} ${a.reason}`,
-      );
-      assert.deepEqual(got, c.want);
+      assert.deepEqual(show(planDispatch(c.jobs, c.nodes, NOW)), c.want);
     });
   }
   test("takeBack leaves healthy jobs", () =>
     assert.equal(takeBack(job("r", { status: on("n1") }), true, NOW), undefined));
 });
 
+describe("planDispatch with queues: a node holds up to `queue` jobs beyond its slots", () => {
+  const q = (name: string, mods: Partial<NodeView> = {}) => node(name, { limit: 1, queue: 1, ...mods });
+  const waitingOn = (n: string, startTime = "2025-01-01T11:59:59Z") => on(n, 1, "Assigned", startTime);
+  const retrying = retryingInPlace(on("n1"), "SourceUnavailable", "refused", 5_000, NOW);
+  const cases: { name: string; jobs: CopyJob[]; nodes: NodeView[]; want: string[] }[] = [
+    {
+      name: "no free slot: the queue with room takes the first job, a full one no more",
+      jobs: [job("r", { status: on("n1") }), job("a", { created: "2025-01-01T10:00:00Z" }), job("b")],
+      nodes: [q("n1")],
+      want: ["assign a n1"],
+    },
+    {
+      name: "a free slot anywhere comes before any queue",
+      jobs: [job("r", { status: on("n1") }), job("a", { created: "2025-01-01T10:00:00Z" }), job("b")],
+      nodes: [q("n1"), q("n2")],
+      want: ["assign a n2", "assign b n1"],
+    },
+    {
+      name: "a waiting job moves to a node whose slot freed",
+      jobs: [job("r", { status: on("n1") }), job("w", { status: waitingOn("n1") })],
+      nodes: [q("n1"), q("n2")],
+      want: ["move w n1 n2"],
+    },
+    {
+      name: "an older waiting job takes a free slot before a newer Pending one",
+      jobs: [
+        job("r", { status: on("n1") }),
+        job("w", { status: waitingOn("n1"), created: "2025-01-01T10:00:00Z" }),
+        job("p", { created: "2025-01-01T11:00:00Z" }),
+      ],
+      nodes: [q("n1"), q("n2")],
+      want: ["move w n1 n2", "assign p n1"],
+    },
+    {
+      name: "the waiting ones are the last in order: the first Assigned beyond Running takes the slot",
+      jobs: [
+        job("r", { status: on("n1") }),
+        job("a", { status: waitingOn("n1"), created: "2025-01-01T10:00:00Z" }),
+        job("b", { status: waitingOn("n1"), created: "2025-01-01T10:30:00Z" }),
+      ],
+      nodes: [q("n1", { limit: 2, queue: 2 }), q("n2", { queue: 0 })],
+      want: ["move b n1 n2"],
+    },
+    {
+      name: "no slot anywhere: a job that has waited briefly stays",
+      jobs: [
+        job("r", { status: on("n1") }),
+        job("w", { status: waitingOn("n1", "2025-01-01T11:59:55Z") }),
+        job("r2", { status: on("n2") }),
+      ],
+      nodes: [q("n1"), q("n2")],
+      want: [],
+    },
+    {
+      name: "stuck behind long jobs: after STUCK_AFTER_MS it moves to another queue with room",
+      jobs: [
+        job("r", { status: on("n1") }),
+        job("w", { status: waitingOn("n1", "2025-01-01T11:59:40Z") }),
+        job("r2", { status: on("n2") }),
+      ],
+      nodes: [q("n1"), q("n2")],
+      want: ["move w n1 n2"],
+    },
+    {
+      name: "a job waiting on a cordoned node moves to another queue at once",
+      jobs: [
+        job("r", { status: on("n1") }),
+        job("w", { status: waitingOn("n1") }),
+        job("r2", { status: on("n2") }),
+      ],
+      nodes: [q("n1", { cordoned: true }), q("n2")],
+      want: ["move w n1 n2"],
+    },
+    {
+      name: "a retry in place holds its slot and never moves; the job behind it waits",
+      jobs: [
+        job("t", { status: retrying, created: "2025-01-01T10:00:00Z" }),
+        job("w", { status: waitingOn("n1") }),
+      ],
+      nodes: [q("n1"), q("n2")],
+      want: ["move w n1 n2"],
+    },
+    {
+      name: "a waiting job does not time out: its attempt has not started",
+      jobs: [
+        job("r", { status: on("n1") }),
+        job("w", { status: waitingOn("n1", "2025-01-01T11:00:00Z"), timeout: 30 }),
+      ],
+      nodes: [q("n1")],
+      want: [],
+    },
+    {
+      name: "a job waiting on a lost node goes back to the line, even on its last attempt",
+      jobs: [job("w", { status: on("dead", 3, "Assigned"), maxAttempts: 3 })],
+      nodes: [q("dead", { alive: false })],
+      want: ["requeue w NodeLost"],
+    },
+  ];
+  for (const c of cases) {
+    test(c.name, () => assert.deepEqual(show(planDispatch(c.jobs, c.nodes, NOW)), c.want));
+  }
+  test("a node's queue is as deep as its slots", () => {
+    const gn = nodeFixture("n1");
+    gn.spec.concurrencyLimit = 6;
+    const view = nodeView(gn, true);
+    assert.deepEqual([view.limit, view.queue], [6, 6]);
+    assert.equal(queueDepth(0), 0);
+    assert.equal(view.excluded, false);
+    assert.equal(nodeView(gn, true, true).excluded, true, "a draining node takes nothing more");
+  });
+  test("a move writes the same attempt on the other node, started when it moved; running restarts its clock", () => {
+    const later = new Date(NOW.getTime() + 60_000);
+    const m = moved(waitingOn("n1", "2025-01-01T11:00:00Z"), "n2", NOW);
+    assert.deepEqual([m.node, m.attempt, m.phase], ["n2", 1, "Assigned"]);
+    assert.deepEqual(m.attempts, [{ attempt: 1, node: "n2", result: "Running", startTime: metaTime(NOW) }]);
+    assert.equal(running(m, later).attempts?.at(-1)?.startTime, metaTime(later));
+  });
+});
+
 describe("planAround: the next pass while writes are in flight", () => {
-  const show = (actions: DispatchAction[]) =>
-    actions.map((a) =>
-      a.type === "assign" ? `assign ${a.job} ${a.node}` : `${a.type} ${a.job} ${a.reason}`,
-    );
   const jobs = [
     job("a", { created: "2025-01-01T10:00:00Z" }),
     job("b", { created: "2025-01-01T10:01:00Z" }),
@@ -160,6 +287,36 @@ describe("planAround: the next pass while writes are in flight", () => {
       ["b", { type: "assign", job: "b", node: "n2" }],
     ]);
     assert.deepEqual(show(planAround(inFlight, jobs, nodes, NOW, 16)), []);
+  });
+  test("a move in flight loads its new node and unloads the old one", () => {
+    const q = ["n0", "n1", "n2"].map((n) => node(n, { limit: 1, queue: 1 }));
+    const held = [
+      job("r", { status: on("n1") }),
+      job("w", { status: on("n1", 1, "Assigned"), created: "2025-01-01T09:00:00Z" }),
+      job("p", { created: "2025-01-01T10:00:00Z" }),
+    ];
+    // In flight to n2, where a fresh plan would not put it (n0 sorts first): only the overlay
+    // leaves n0's slot to p.
+    const inFlight = new Map<string, DispatchAction>([
+      ["w", { type: "move", job: "w", from: "n1", node: "n2" }],
+    ]);
+    assert.deepEqual(show(planAround(inFlight, held, q, NOW, 16)), ["assign p n0"]);
+  });
+  test("assignments in flight beyond a node's slots are not taken for waiting jobs that could move", () => {
+    // A node's 4 jobs, all still being written: 2 fill its slots, 2 its queue. Were the last 2
+    // "waiting", the plan would move them to the new node (a move dropped as in flight) and fill
+    // the first node's queue a second time.
+    const burst = Array.from({ length: 8 }, (_, i) => job(`j${i}`, { created: `2025-01-01T10:0${i}:00Z` }));
+    const first = [node("b2", { limit: 2, queue: 2 })];
+    const inFlight = new Map(planDispatch(burst, first, NOW).map((a) => [a.job, a]));
+    assert.deepEqual([...inFlight.keys()], ["j0", "j1", "j2", "j3"]);
+    const both = [...first, node("b1", { limit: 2, queue: 2 })];
+    assert.deepEqual(show(planAround(inFlight, burst, both, NOW, 16)), [
+      "assign j4 b1",
+      "assign j5 b1",
+      "assign j6 b1",
+      "assign j7 b1",
+    ]);
   });
   test("a take-back in flight is not repeated", () => {
     const lost = [job("r", { status: on("dead") }), ...jobs];

@@ -4,13 +4,14 @@
  *
  * - queued latency: created → Running. With more jobs than slots this is mostly the wait for a
  *   free slot, so it measures the gateway's capacity as much as the dispatcher.
- * - dispatch latency: runnable → Assigned and runnable → Running, where a job is runnable once it
- *   exists AND a slot is free for it. Slots are a gateway-wide pool of `slots` (every node's limit
- *   summed; the dispatcher may use any node's free slot). A slot frees when its job is seen final.
- *   Assignments are replayed in the order they were seen; each takes the slot that has been free
- *   the longest, so runnable = max(created, when that slot freed). Taking the oldest free slot
- *   charges the dispatcher for every moment a slot sat idle while a job waited: an upper bound on
- *   its overhead, never flattering.
+ * - dispatch latency: runnable → Running, where a job is runnable once it exists AND a slot is
+ *   free for it. Slots are a gateway-wide pool of `slots` (every node's limit summed; the
+ *   dispatcher may use any node's free slot). A job takes a slot when it is seen Running and frees
+ *   it when it is seen final. (Assigned does not take a slot: the dispatcher gives a node up to as
+ *   many jobs again as it has slots, to wait in its queue.) Starts are replayed in the order they
+ *   were seen; each takes the slot that has been free the longest, so runnable = max(created, when
+ *   that slot freed). Taking the oldest free slot charges the dispatcher for every moment a slot
+ *   sat idle while a job waited: an upper bound on its overhead, never flattering.
  */
 import type { JobTimes } from "./observer.ts";
 
@@ -19,11 +20,11 @@ const FINAL = ["Succeeded", "Failed", "Cancelled"];
 export interface Latencies {
   /** created → Running, per job that ran. */
   queued: number[];
-  /** runnable → Assigned. */
-  toAssigned: number[];
   /** runnable → Running. */
   toRunning: number[];
-  /** Assignments seen with no slot known to be free: observations out of order (expected 0). */
+  /** Jobs seen Assigned before they were runnable: they waited in a node's queue. */
+  waitedInQueue: number;
+  /** Starts seen with no slot known to be free: a node over its limit, or observations out of order (expected 0). */
   unexplained: number;
 }
 
@@ -37,20 +38,21 @@ export function finishedAt(job: JobTimes): number | undefined {
  * response and the watch's first sight of it).
  */
 export function latencies(jobs: JobTimes[], created: Map<string, number>, slots: number): Latencies {
-  type Step = { at: number; kind: "free" | "assign"; job: JobTimes };
+  type Step = { at: number; kind: "free" | "start"; job: JobTimes };
   const steps: Step[] = [];
   for (const job of jobs) {
-    const assigned = job.phases.Assigned;
-    if (assigned !== undefined) steps.push({ at: assigned, kind: "assign", job });
+    const running = job.phases.Running;
+    if (running === undefined) continue;
+    steps.push({ at: running, kind: "start", job });
     const end = finishedAt(job);
-    if (end !== undefined && assigned !== undefined) steps.push({ at: end, kind: "free", job });
+    if (end !== undefined) steps.push({ at: end, kind: "free", job });
   }
-  // A slot freed in the same millisecond as an assignment was free for it.
+  // A slot freed in the same millisecond as a start was free for it.
   steps.sort((a, b) => a.at - b.at || (a.kind === "free" ? -1 : 1) - (b.kind === "free" ? -1 : 1));
   // Oldest free slot first; the initial slots were free before anything existed.
   const free: number[] = Array.from({ length: slots }, () => Number.NEGATIVE_INFINITY);
   let head = 0;
-  const out: Latencies = { queued: [], toAssigned: [], toRunning: [], unexplained: 0 };
+  const out: Latencies = { queued: [], toRunning: [], waitedInQueue: 0, unexplained: 0 };
   for (const step of steps) {
     if (step.kind === "free") {
       free.push(step.at);
@@ -65,12 +67,9 @@ export function latencies(jobs: JobTimes[], created: Map<string, number>, slots:
       slotFree = step.at;
     }
     const runnable = Math.max(born, slotFree);
-    out.toAssigned.push(step.at - runnable);
-    const running = job.phases.Running;
-    if (running !== undefined) {
-      out.toRunning.push(running - runnable);
-      out.queued.push(running - born);
-    }
+    out.toRunning.push(step.at - runnable);
+    out.queued.push(step.at - born);
+    if (job.phases.Assigned !== undefined && job.phases.Assigned < runnable) out.waitedInQueue++;
   }
   return out;
 }

@@ -3,9 +3,16 @@
  * node's heartbeat is alive, what to do next. dispatcher.ts gathers the inputs and carries out
  * each action with a write guarded by the job's resourceVersion, re-checking it against the fresh
  * object first, so a decision made from a stale cache can be refused but never applied twice.
+ *
+ * A node holds up to `limit` jobs in its slots and up to `queue` more Assigned to it, waiting: its
+ * worker starts the next one, in job order, the moment a slot frees, without waiting for the
+ * dispatcher to see the slot free and assign (two API writes and two watch hops instead of one
+ * write). A job waits in a node's queue only when no node has a free slot, and moves to a node
+ * whose slot frees while it still waits; an attempt that waited is not a started one (its
+ * startTime is when it started running).
  */
 import type { CopyJob, GatewayNode } from "@ferry/crds";
-import { assigned, attemptStart, isFinal, isPending } from "./job-status.ts";
+import { assigned, attemptStart, isFinal, isPending, isRetryingInPlace, moved } from "./job-status.ts";
 import { maxAttempts } from "./retry.ts";
 
 export interface NodeView {
@@ -13,27 +20,44 @@ export interface NodeView {
   /** Its heartbeat Lease is held and was renewed within its duration (as the dispatcher saw it). */
   alive: boolean;
   cordoned: boolean;
-  /** The operator marked it unfit for new work (Offline, Upgrading, Inactive). */
+  /** Unfit for new work: the operator says so (Offline, Upgrading, Inactive) or the node is stopping. */
   excluded: boolean;
   limit: number;
+  /** Jobs it may hold Assigned beyond its slots, waiting for one (queueDepth). */
+  queue: number;
 }
 
 export type DispatchAction =
   | { type: "assign"; job: string; node: string }
+  | { type: "move"; job: string; from: string; node: string }
   | { type: "requeue"; job: string; node: string; reason: "NodeLost"; message: string }
   | { type: "fail"; job: string; reason: string; message: string };
 
 const EXCLUDED_STATES = new Set(["Offline", "Upgrading", "Inactive"]);
 const DEFAULT_LIMIT = 1;
 
-/** A node as the dispatcher sees it: limit from spec, else what the agent reports. */
-export function nodeView(node: GatewayNode, alive: boolean): NodeView {
+/**
+ * Jobs a node with `limit` slots may hold waiting: as many as its slots, so that a node that
+ * empties all its slots at once (tiny jobs) still starts a full round without the dispatcher. Each
+ * waiting job is at most one job's run away from a slot, on its node or one that frees first.
+ */
+export function queueDepth(limit: number): number {
+  return Math.max(0, limit);
+}
+
+/**
+ * A node as the dispatcher sees it: limit from spec, else what the agent reports. `draining`: its
+ * Lease says it is stopping.
+ */
+export function nodeView(node: GatewayNode, alive: boolean, draining = false): NodeView {
+  const limit = node.spec.concurrencyLimit ?? node.status?.jobs?.limit ?? DEFAULT_LIMIT;
   return {
     name: node.metadata.name,
     alive,
     cordoned: node.spec.cordoned === true,
-    excluded: EXCLUDED_STATES.has(node.status?.state ?? ""),
-    limit: node.spec.concurrencyLimit ?? node.status?.jobs?.limit ?? DEFAULT_LIMIT,
+    excluded: draining || EXCLUDED_STATES.has(node.status?.state ?? ""),
+    limit,
+    queue: queueDepth(limit),
   };
 }
 
@@ -54,8 +78,8 @@ export function isActive(job: CopyJob): boolean {
 }
 
 /**
- * What happens to an active job whose node is gone or whose attempt ran too long; undefined when
- * it stays where it is.
+ * What happens to an active job whose node is gone or whose attempt has run too long; undefined
+ * when it stays where it is.
  */
 export function takeBack(job: CopyJob, nodeAlive: boolean, now: Date): DispatchAction | undefined {
   if (!isActive(job)) return undefined;
@@ -63,7 +87,9 @@ export function takeBack(job: CopyJob, nodeAlive: boolean, now: Date): DispatchA
   const status = job.status!;
   const started = attemptStart(status);
   const timeout = job.spec.timeoutSeconds;
-  if (timeout !== undefined && started && now.getTime() - started.getTime() > timeout * 1000) {
+  // Only a running attempt times out: one waiting in its node's queue has not started.
+  const runningFor = status.phase === "Running" && started ? now.getTime() - started.getTime() : 0;
+  if (timeout !== undefined && runningFor > timeout * 1000) {
     return {
       type: "fail",
       job: name,
@@ -74,7 +100,9 @@ export function takeBack(job: CopyJob, nodeAlive: boolean, now: Date): DispatchA
   if (nodeAlive) return undefined;
   const max = maxAttempts(job.spec.retry);
   const attempt = status.attempt ?? 0;
-  if (attempt >= max) {
+  // An attempt that never started (it waited for a slot) copied nothing: it goes back to the
+  // queue whatever its number.
+  if (attempt >= max && status.phase === "Running") {
     return {
       type: "fail",
       job: name,
@@ -92,52 +120,111 @@ export function takeBack(job: CopyJob, nodeAlive: boolean, now: Date): DispatchA
 }
 
 /**
- * The whole plan for one pass: take back what must be, then give each Pending job (in order) to
- * the least-loaded eligible node with a free slot. Load counts the jobs Assigned or Running on a
- * node, plus what this pass assigns; ties go to the node name, for determinism.
+ * How long a job may wait in one node's queue before it also moves to another node's queue with
+ * room: its node's slots are then held by long jobs, and a job behind them must not wait while
+ * later ones flow through another node. Tiny jobs never wait this long; a long-job gateway moves
+ * each waiting job at most once per this period.
+ */
+export const STUCK_AFTER_MS = 10_000;
+
+/**
+ * The whole plan for one pass:
+ *
+ * 1. take back what must be (lost nodes, timeouts);
+ * 2. then, in job order, the jobs in line, which are the Pending ones and those waiting in a
+ *    node's queue:
+ *    - a Pending job goes to the least-loaded eligible node with a free slot, else to the
+ *      least-loaded one with room in its queue; strict order, so when the first Pending job finds
+ *      neither, none after it jumps the line;
+ *    - a waiting job moves to another node's free slot, or to another node's queue with room when
+ *      it is stuck (its node is cordoned or excluded, or it has waited STUCK_AFTER_MS).
+ *
+ * `settled`: jobs an earlier action is still being written for (planAround); they count where
+ * that action puts them and are not planned again, so no action here assumes one of them moves.
+ *
+ * Load counts the jobs Assigned or Running on a node, plus what this pass gives it. A node's
+ * waiting jobs are its Assigned ones beyond its slots, last in job order, which is the order its
+ * worker starts them in; a retry in place holds the slot of its run and never waits. Ties go to the
+ * node name, for determinism.
  */
 export function planDispatch(
   jobs: readonly CopyJob[],
   nodes: readonly NodeView[],
   now: Date,
+  settled: ReadonlySet<string> = new Set(),
 ): DispatchAction[] {
   const actions: DispatchAction[] = [];
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const load = new Map<string, number>(nodes.map((n) => [n.name, 0]));
+  const startable = new Map<string, CopyJob[]>();
   for (const job of jobs) {
     if (!isActive(job)) continue;
     const node = job.status!.node!;
-    const back = takeBack(job, byName.get(node)?.alive === true, now);
-    if (back) actions.push(back);
-    else load.set(node, (load.get(node) ?? 0) + 1);
+    const back = settled.has(job.metadata.name)
+      ? undefined
+      : takeBack(job, byName.get(node)?.alive === true, now);
+    if (back) {
+      actions.push(back);
+      continue;
+    }
+    load.set(node, (load.get(node) ?? 0) + 1);
+    if (job.status!.phase === "Assigned" && !isRetryingInPlace(job.status)) {
+      const list = startable.get(node);
+      if (list) list.push(job);
+      else startable.set(node, [job]);
+    }
   }
+  const used = (n: NodeView) => load.get(n.name) ?? 0;
   const eligible = nodes.filter((n) => n.alive && !n.cordoned && !n.excluded);
-  const pending = jobs.filter((j) => !isFinal(j.status) && isPending(j.status)).sort(jobOrder);
-  for (const job of pending) {
+  const leastLoaded = (fits: (n: NodeView) => boolean, except?: string): NodeView | undefined => {
     let best: NodeView | undefined;
     for (const n of eligible) {
-      const used = load.get(n.name) ?? 0;
-      if (used >= n.limit) continue;
-      if (
-        !best ||
-        used < (load.get(best.name) ?? 0) ||
-        (used === (load.get(best.name) ?? 0) && n.name < best.name)
-      ) {
-        best = n;
-      }
+      if (n.name === except || !fits(n)) continue;
+      if (!best || used(n) < used(best) || (used(n) === used(best) && n.name < best.name)) best = n;
     }
-    // Strict order: when the first job in line finds no slot, none after it may jump the queue.
-    if (!best) break;
-    load.set(best.name, (load.get(best.name) ?? 0) + 1);
-    actions.push({ type: "assign", job: job.metadata.name, node: best.name });
+    return best;
+  };
+  const hasSlot = (n: NodeView) => used(n) < n.limit;
+  const hasRoom = (n: NodeView) => used(n) < n.limit + n.queue;
+
+  // Jobs waiting in a queue: each node's Assigned ones beyond its slots, last in order.
+  const waiting = new Map<string, NodeView>();
+  for (const [name, list] of startable) {
+    const from = byName.get(name);
+    if (!from) continue;
+    const beyond = Math.min(list.length, used(from) - from.limit);
+    if (beyond <= 0) continue;
+    for (const job of list.sort(jobOrder).slice(-beyond)) {
+      if (!settled.has(job.metadata.name)) waiting.set(job.metadata.name, from);
+    }
+  }
+  const pending = jobs.filter((j) => !isFinal(j.status) && isPending(j.status));
+  const line = [...pending, ...jobs.filter((j) => waiting.has(j.metadata.name))].sort(jobOrder);
+  for (const job of line) {
+    const from = waiting.get(job.metadata.name);
+    if (!from) {
+      const best = leastLoaded(hasSlot) ?? leastLoaded(hasRoom);
+      // Strict order: when the first job in line finds no place, none after it may jump the queue.
+      if (!best) break;
+      load.set(best.name, used(best) + 1);
+      actions.push({ type: "assign", job: job.metadata.name, node: best.name });
+      continue;
+    }
+    const since = attemptStart(job.status)?.getTime() ?? now.getTime();
+    const stuck = !eligible.includes(from) || now.getTime() - since >= STUCK_AFTER_MS;
+    const to = leastLoaded(hasSlot, from.name) ?? (stuck ? leastLoaded(hasRoom, from.name) : undefined);
+    if (!to) continue;
+    load.set(from.name, used(from) - 1);
+    load.set(to.name, used(to) + 1);
+    actions.push({ type: "move", job: job.metadata.name, from: from.name, node: to.name });
   }
   return actions;
 }
 
 /**
  * planDispatch for a dispatcher whose earlier actions may still be in flight (their writes not yet
- * answered): each of those counts as done (an assignment loads its node), none is planned again,
- * and at most `room` new actions come back, first in plan order.
+ * answered): each of those counts as done (an assignment or a move loads its node), none is
+ * planned again, and at most `room` new actions come back, first in plan order.
  */
 export function planAround(
   inFlight: ReadonlyMap<string, DispatchAction>,
@@ -149,10 +236,11 @@ export function planAround(
   if (room <= 0) return [];
   const asIfDone = jobs.map((job) => {
     const action = inFlight.get(job.metadata.name);
-    if (action?.type !== "assign") return job;
-    return { ...job, status: assigned(job.status, action.node, now) };
+    if (action?.type === "assign") return { ...job, status: assigned(job.status, action.node, now) };
+    if (action?.type === "move" && job.status) return { ...job, status: moved(job.status, action.node, now) };
+    return job;
   });
-  return planDispatch(asIfDone, nodes, now)
+  return planDispatch(asIfDone, nodes, now, new Set(inFlight.keys()))
     .filter((a) => !inFlight.has(a.job))
     .slice(0, room);
 }

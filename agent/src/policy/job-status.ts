@@ -4,7 +4,8 @@
  * by the resourceVersion they read (job-writer.ts), so the state machine lives in one place:
  *
  *   Pending ──assign──▶ Assigned ──start──▶ Running ──▶ Succeeded | Failed
- *      ▲                   │                   │
+ *      ▲                 │   ▲ │                 │
+ *      │                 │   └─┘ move (waited for a slot, another node's freed first)
  *      └──── requeue (NodeLost, NodeShutdown, NodeRestarted, LeaseExpired) ┘   retry in place: Running ▶ Assigned(n+1)
  */
 
@@ -55,7 +56,10 @@ function ready(
   return setCondition(conditions, { type: "Ready", status, reason, message }, now);
 }
 
-/** The dispatcher gives the job to `node`: attempt n+1 starts (its startTime is the assignment). */
+/**
+ * The dispatcher gives the job to `node`: attempt n+1, which may wait in the node's queue for a
+ * slot (its startTime is the assignment until the worker starts it).
+ */
 export function assigned(status: CopyJobStatus | undefined, node: string, now: Date): CopyJobStatus {
   const attempt = (status?.attempt ?? 0) + 1;
   return {
@@ -74,11 +78,47 @@ export function assigned(status: CopyJobStatus | undefined, node: string, now: D
   };
 }
 
-/** The worker starts copying. */
+/**
+ * An attempt that waited in one node's queue goes to `node`, whose slot freed first. It never
+ * started, so it stays the same attempt, now on the other node.
+ */
+export function moved(status: CopyJobStatus, node: string, now: Date): CopyJobStatus {
+  const list = [...(status.attempts ?? [])];
+  const last = list.at(-1);
+  if (last && last.result === "Running") list[list.length - 1] = { ...last, node, startTime: metaTime(now) };
+  return {
+    ...status,
+    node,
+    attempts: list,
+    conditions: ready(
+      status.conditions,
+      "Unknown",
+      "Assigned",
+      `attempt ${status.attempt} moved from node ${status.node} to node ${node}, whose slot freed first`,
+      now,
+    ),
+  };
+}
+
+/** A retry in place waiting for its delay: its run keeps the node's slot, so it never moves. */
+export function isRetryingInPlace(status: CopyJobStatus | undefined): boolean {
+  return (
+    status?.phase === "Assigned" && status.conditions?.find((c) => c.type === "Ready")?.reason === "Retrying"
+  );
+}
+
+/**
+ * The worker starts copying. The attempt's startTime becomes now: a job that waited in the node's
+ * queue starts its attempt (and its timeout) when it runs.
+ */
 export function running(status: CopyJobStatus, now: Date): CopyJobStatus {
+  const list = [...(status.attempts ?? [])];
+  const last = list.at(-1);
+  if (last && last.result === "Running") list[list.length - 1] = { ...last, startTime: metaTime(now) };
   return {
     ...status,
     phase: "Running",
+    attempts: list,
     startTime: status.startTime ?? metaTime(now),
     conditions: ready(
       status.conditions,
@@ -193,7 +233,7 @@ export function withProgress(status: CopyJobStatus, progress: CopyProgress): Cop
   return { ...status, progress };
 }
 
-/** When the current attempt started (its assignment), for the timeout. */
+/** When the current attempt started (running; its assignment while it waits), for the timeout. */
 export function attemptStart(status: CopyJobStatus | undefined): Date | undefined {
   const last = status?.attempts?.at(-1);
   return last?.startTime ? new Date(last.startTime) : undefined;

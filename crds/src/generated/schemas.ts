@@ -528,7 +528,8 @@ export const openAPISchemas: Record<FerryKind, Schema> = {
               running: {
                 type: "integer",
                 format: "int32",
-                description: "CopyJobs running on the gateway's nodes.",
+                description:
+                  "CopyJobs holding a slot on the gateway's nodes (Running, or Assigned and starting).",
                 minimum: 0,
               },
               limit: {
@@ -540,7 +541,8 @@ export const openAPISchemas: Record<FerryKind, Schema> = {
               pending: {
                 type: "integer",
                 format: "int32",
-                description: "CopyJobs waiting for a node.",
+                description:
+                  "CopyJobs waiting for a slot: Pending, or Assigned to a node whose slots are all busy (waiting in its queue, to start the moment one frees).",
                 minimum: 0,
               },
             },

@@ -412,11 +412,14 @@ export interface NodeCounts {
 
 /** Job capacity and queue. */
 export interface GatewayJobCounts {
-  /** CopyJobs running on the gateway's nodes. */
+  /** CopyJobs holding a slot on the gateway's nodes (Running, or Assigned and starting). */
   running?: number;
   /** Sum of the concurrency limits of the nodes that accept jobs. */
   limit?: number;
-  /** CopyJobs waiting for a node. */
+  /**
+   * CopyJobs waiting for a slot: Pending, or Assigned to a node whose slots are all busy (waiting in
+   * its queue, to start the moment one frees).
+   */
   pending?: number;
 }
 

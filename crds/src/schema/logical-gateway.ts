@@ -367,7 +367,7 @@ const status: Schema = named("LogicalGatewayStatus", {
         running: {
           type: "integer",
           format: "int32",
-          description: "CopyJobs running on the gateway's nodes.",
+          description: "CopyJobs holding a slot on the gateway's nodes (Running, or Assigned and starting).",
           minimum: 0,
         },
         limit: {
@@ -379,7 +379,9 @@ const status: Schema = named("LogicalGatewayStatus", {
         pending: {
           type: "integer",
           format: "int32",
-          description: "CopyJobs waiting for a node.",
+          description:
+            "CopyJobs waiting for a slot: Pending, or Assigned to a node whose slots are all busy " +
+            "(waiting in its queue, to start the moment one frees).",
           minimum: 0,
         },
       },

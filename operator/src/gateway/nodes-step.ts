@@ -38,11 +38,21 @@ function parseCpu(text: string): number | undefined {
 }
 
 interface JobCounts {
+  /** Jobs waiting for a slot: Pending, or Assigned to a node whose slots are all taken. */
   pending: number;
+  /** Jobs Assigned to or Running on each node, the ones waiting in its queue included. */
   byNode: Map<string, number>;
+  /** Jobs holding one of the node's slots: at most its limit. */
+  busy: (node: string) => number;
 }
 
-export function jobCounts(jobs: CopyJob[]): JobCounts {
+/**
+ * The gateway's jobs by where they are. The dispatcher gives a node up to as many jobs again as it
+ * has slots, to start the moment a slot frees (agent/src/policy/dispatch.ts): a node's jobs beyond
+ * its limit wait, as Pending ones do, and count as demand for the autoscaler and autotuner.
+ * `limitOf` is each node's concurrency limit.
+ */
+export function jobCounts(jobs: CopyJob[], limitOf: (node: string) => number): JobCounts {
   const byNode = new Map<string, number>();
   let pending = 0;
   for (const job of jobs) {
@@ -52,7 +62,17 @@ export function jobCounts(jobs: CopyJob[]): JobCounts {
       byNode.set(job.status.node, (byNode.get(job.status.node) ?? 0) + 1);
     }
   }
-  return { pending, byNode };
+  for (const [node, count] of byNode) pending += Math.max(0, count - limitOf(node));
+  return { pending, byNode, busy: (node) => Math.min(byNode.get(node) ?? 0, limitOf(node)) };
+}
+
+/** jobCounts of the gateway, with each node's limit as the dispatcher reads it. */
+export function gatewayJobCounts(ctx: GatewayContext): JobCounts {
+  const base = defaultConcurrency(ctx);
+  const limits = new Map(
+    gatewayNodes(ctx).map((n) => [n.metadata.name, n.spec.concurrencyLimit ?? n.status?.jobs?.limit ?? base]),
+  );
+  return jobCounts(gatewayJobs(ctx), (node) => limits.get(node) ?? base);
 }
 
 /**
@@ -193,7 +213,7 @@ async function tune(ctx: GatewayContext, managed: GatewayNode[], counts: JobCoun
         maxPerNode: spec?.maxPerNode ?? 16,
         ...(r?.cpuPercent !== undefined ? { cpuPercent: r.cpuPercent } : {}),
         ...(r?.availableMemoryBytes !== undefined ? { availableMemoryBytes: r.availableMemoryBytes } : {}),
-        runningJobs: counts.byNode.get(node.metadata.name) ?? 0,
+        runningJobs: counts.busy(node.metadata.name),
         pendingJobs: counts.pending,
         ...(node.metadata.annotations?.[ANNOTATION_CONCURRENCY_CHANGED_AT]
           ? { lastChangeAt: node.metadata.annotations[ANNOTATION_CONCURRENCY_CHANGED_AT] }
@@ -331,7 +351,7 @@ async function rollout(ctx: GatewayContext, managed: GatewayNode[], counts: JobC
 
 export async function nodesStep(ctx: GatewayContext): Promise<StepOutcome> {
   const managed = gatewayNodes(ctx).filter((n) => n.spec.managed === true && !n.metadata.deletionTimestamp);
-  const counts = jobCounts(gatewayJobs(ctx));
+  const counts = gatewayJobCounts(ctx);
   const scaled = await scale(ctx, managed, counts);
   if (scaled) return scaled;
   await tune(ctx, managed, counts);

@@ -9,7 +9,7 @@ import type { Condition, LogicalGatewayStatus, NodeState } from "@ferry/crds";
 import { dispatcherLeaseName, registrationSecretName } from "../model/names.ts";
 import { gatewayPhase, majorityVersion } from "../policy/gateway-phase.ts";
 import { FIELD_MANAGER, type GatewayContext, gatewayNodes } from "./context.ts";
-import { defaultConcurrency, gatewayJobs, jobCounts } from "./nodes-step.ts";
+import { defaultConcurrency, gatewayJobCounts } from "./nodes-step.ts";
 
 function liveHolder(ctx: GatewayContext): string | undefined {
   const lease = ctx.caches.leases.get(ctx.gw.metadata.namespace, dispatcherLeaseName(ctx.gw.metadata.name));
@@ -25,7 +25,7 @@ export function gatewayStatus(ctx: GatewayContext): LogicalGatewayStatus {
   const states = nodes.map((n): NodeState => n.status?.state ?? "Offline");
   const count = (s: NodeState) => states.filter((x) => x === s).length;
   const phase = gatewayPhase(states);
-  const counts = jobCounts(gatewayJobs(ctx));
+  const counts = gatewayJobCounts(ctx);
   const base = defaultConcurrency(ctx);
   const serving = nodes.filter(
     (n) => (n.status?.state === "Online" || n.status?.state === "Limited") && !n.spec.cordoned,
@@ -61,7 +61,7 @@ export function gatewayStatus(ctx: GatewayContext): LogicalGatewayStatus {
     },
     ...(dispatcher ? { dispatcher } : {}),
     jobs: {
-      running: [...counts.byNode.values()].reduce((a, b) => a + b, 0),
+      running: [...counts.byNode.keys()].reduce((sum, node) => sum + counts.busy(node), 0),
       limit: serving.reduce((sum, n) => sum + (n.spec.concurrencyLimit ?? base), 0),
       pending: counts.pending,
     },

@@ -40,7 +40,8 @@ export interface AutoscaleNode {
   state: NodeState;
   /**
    * CopyJobs assigned to or running on the node, counted from the jobs (phases Assigned and
-   * Running), not from the agent's report, which lags behind an assignment.
+   * Running, the ones waiting in its queue included), not from the agent's report, which lags
+   * behind an assignment.
    */
   runningJobs: number;
   /** The node's concurrency limit; 0 or less when not known yet. */
@@ -57,7 +58,7 @@ export interface ScaleInput {
   max: number;
   /** The gateway's managed nodes (external nodes are not the autoscaler's). */
   nodes: readonly AutoscaleNode[];
-  /** CopyJobs of the gateway in phase Pending. */
+  /** CopyJobs of the gateway waiting for a slot: Pending, or in a node's queue (jobCounts). */
   pendingJobs: number;
   /** How long a node must have been idle before it is removed. */
   quietPeriodMs: number;

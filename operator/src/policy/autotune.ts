@@ -41,7 +41,7 @@ export interface ConcurrencyInput {
   availableMemoryBytes?: number;
   /** The node's memory limit, when known (the pod's limit, or the host's memory). */
   totalMemoryBytes?: number;
-  /** Jobs running on the node. */
+  /** Jobs holding one of the node's slots (not the ones waiting in its queue). */
   runningJobs: number;
   /** Jobs of the gateway waiting for a slot. */
   pendingJobs: number;
