@@ -190,7 +190,16 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
           log.info("this node is the dispatcher");
           await Promise.all([
             runDispatcher(
-              { kube, namespace, gateway, node, log: log.child({ role: "dispatcher" }), metrics, events },
+              {
+                kube,
+                namespace,
+                gateway,
+                node,
+                log: log.child({ role: "dispatcher" }),
+                metrics,
+                events,
+                draining: () => draining,
+              },
               signal,
             ),
             runDataStoreTester(

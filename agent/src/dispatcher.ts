@@ -35,6 +35,11 @@ export interface DispatcherOptions {
   events: EventRecorder;
   /** How often a pass runs even without changes (timeouts, lease expiry). */
   tickMs?: number;
+  /**
+   * Whether this node (the dispatcher's own) is stopping: known here before its Lease says so, so
+   * the dispatcher never gives back to it what its worker just handed back.
+   */
+  draining?: () => boolean;
 }
 
 export async function runDispatcher(options: DispatcherOptions, signal: AbortSignal): Promise<void> {
@@ -146,11 +151,10 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
       .filter((n) => n.spec.gatewayRef.name === gateway)
       .map((n) => {
         const lease = leaseOf.get(n.metadata.name);
-        return nodeView(
-          n,
-          tracker.alive(lease, now),
-          lease?.metadata.annotations?.[ANNOTATION_DRAINING] === "true",
-        );
+        const draining =
+          lease?.metadata.annotations?.[ANNOTATION_DRAINING] === "true" ||
+          (n.metadata.name === options.node && options.draining?.() === true);
+        return nodeView(n, tracker.alive(lease, now), draining);
       });
     const all = currentJobs();
     const byName = new Map(all.map((j) => [j.metadata.name, j]));

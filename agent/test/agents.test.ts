@@ -210,25 +210,21 @@ describe("agents", () => {
       agents.push(proc);
       return proc;
     };
-    const phaseOf = async (name: string) => {
-      const j = await getJob(kube, ns, name);
-      return j ? { phase: j.status?.phase, node: j.status?.node, job: j } : undefined;
-    };
+    /** The job once it is in `phase` (on `node`, when given). */
+    const reaches = (name: string, phase: string, node?: string, timeoutMs = 30_000) =>
+      eventually(
+        `${name} ${phase}${node ? ` on ${node}` : ""}`,
+        async () => {
+          const j = await getJob(kube, ns, name);
+          return j?.status?.phase === phase && (!node || j.status.node === node) ? j : undefined;
+        },
+        { timeoutMs, intervalMs: 50 },
+      );
     const q1 = start("q1");
     await kube.create(jobFor(ns, setup.gateway, "long", { query: SLOW, partitions: 6 }));
-    await eventually("long running on q1", async () => (await phaseOf("long"))?.phase === "Running", {
-      timeoutMs: 60_000,
-      intervalMs: 100,
-    });
+    await reaches("long", "Running", "q1", 60_000);
     await kube.create(jobFor(ns, setup.gateway, "quick", { partitions: 1 }));
-    const queued = await eventually(
-      "quick waiting in q1's queue",
-      async () => {
-        const q = await phaseOf("quick");
-        return q?.phase === "Assigned" && q.node === "q1" ? q.job : undefined;
-      },
-      { timeoutMs: 30_000, intervalMs: 100 },
-    );
+    const queued = await reaches("quick", "Assigned", "q1");
     await delay(1500);
     const still = await getJob(kube, ns, "quick");
     assert.equal(still?.status?.phase, "Assigned", "it waits while q1's one slot is busy");
@@ -239,14 +235,7 @@ describe("agents", () => {
     );
 
     q1.kill("SIGTERM");
-    const handed = await eventually(
-      "quick handed back as q1 stops",
-      async () => {
-        const q = await phaseOf("quick");
-        return q?.phase === "Pending" ? q.job : undefined;
-      },
-      { timeoutMs: 10_000, intervalMs: 50 },
-    );
+    const handed = await reaches("quick", "Pending", undefined, 10_000);
     assert.equal(handed.status?.attempts?.[0]?.reason, "NodeShutdown");
     assert.match(handed.status?.attempts?.[0]?.message ?? "", /before attempt 1 started/);
     assert.equal(await q1.exited, 0);
@@ -254,23 +243,10 @@ describe("agents", () => {
     // q2 alone: long (created first) takes its slot, quick waits in its queue; then q3's free slot
     // takes quick away from there.
     const q2 = start("q2");
-    await eventually(
-      "quick waiting in q2's queue",
-      async () => {
-        const [l, q] = await Promise.all([phaseOf("long"), phaseOf("quick")]);
-        return l?.phase === "Running" && l.node === "q2" && q?.phase === "Assigned" && q.node === "q2";
-      },
-      { timeoutMs: 30_000, intervalMs: 100 },
-    );
+    await reaches("long", "Running", "q2");
+    await reaches("quick", "Assigned", "q2");
     const q3 = start("q3");
-    const quick = await eventually(
-      "quick done",
-      async () => {
-        const q = await phaseOf("quick");
-        return q?.phase === "Succeeded" ? q.job : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 100 },
-    );
+    const quick = await reaches("quick", "Succeeded", undefined, 60_000);
     assert.deepEqual(
       quick.status?.attempts?.map((a) => [a.attempt, a.node, a.result]),
       [
@@ -283,14 +259,7 @@ describe("agents", () => {
       [q2, q3].some((p) => p.lines.some((l) => l.includes('"msg":"moved to a node whose slot freed first"'))),
       "the dispatcher logged the move",
     );
-    const long = await eventually(
-      "long done",
-      async () => {
-        const l = await phaseOf("long");
-        return l?.phase === "Succeeded" ? l.job : undefined;
-      },
-      { timeoutMs: 90_000, intervalMs: 250 },
-    );
+    const long = await reaches("long", "Succeeded", undefined, 90_000);
     await assertExact(setup.container, long, setup.rows, 6);
     await assertExact(setup.container, quick, setup.rows, 1);
     for (const p of [q2, q3]) p.kill("SIGKILL");
