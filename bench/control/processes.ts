@@ -1,14 +1,15 @@
 /**
  * The processes a control-plane benchmark runs against its cluster: real agents and a real
- * operator (`node agent/src/main.ts`, `node operator/src/main.ts`), each logging to its own file so
- * the benchmark can wait on what they say, and read their memory from /proc.
+ * operator (`node agent/src/main.ts`, `node operator/src/main.ts`, with the node options and
+ * defaults of their launchers), each logging to its own file so the benchmark can wait on what
+ * they say, and read their memory from /proc.
  */
 import type { ChildProcess } from "node:child_process";
 import { access, mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isAlive, startProcess, stopPids } from "@ferry/hack";
-import { agentLaunch } from "@ferry/hack/testing";
+import { agentLaunch, type LauncherSettings, launcherEnv, operatorLaunch } from "@ferry/hack/testing";
 
 const AGENT_MAIN = fileURLToPath(new URL("../../agent/src/main.ts", import.meta.url));
 const OPERATOR_MAIN = fileURLToPath(new URL("../../operator/src/main.ts", import.meta.url));
@@ -20,20 +21,15 @@ export interface Proc {
   logFile: string;
 }
 
-interface Launch {
-  nodeFlags?: string[];
-  env?: Record<string, string>;
-}
-
 function start(
   name: string,
   main: string,
   args: string[],
   logDir: string,
-  cgroup?: MemoryCgroup,
-  launch: Launch = {},
+  cgroup: MemoryCgroup | undefined,
+  launch: LauncherSettings,
 ): Proc {
-  const node = [...(launch.nodeFlags ?? []), main, ...args];
+  const node = [...launch.nodeFlags, main, ...args];
   const [command, argv] = cgroup
     ? // The shell joins the cgroup, then becomes node (same pid), which sees the limit from its start.
       [
@@ -41,7 +37,7 @@ function start(
         ["-c", `echo $$ > '${cgroup.dir}/cgroup.procs' && exec "$0" "$@"`, process.execPath, ...node],
       ]
     : [process.execPath, node];
-  const started = startProcess(name, command, argv, logDir, { ...launch.env, ...process.env });
+  const started = startProcess(name, command, argv, logDir, { ...process.env, ...launcherEnv(launch) });
   const pid = started.child.pid;
   if (pid === undefined) throw new Error(`${name} did not start (log: ${started.logFile})`);
   return { name, pid, child: started.child, logFile: started.logFile };
@@ -80,7 +76,8 @@ export function startOperator(
   cgroup?: MemoryCgroup,
 ): Proc {
   const args = ["--kubeconfig", kubeconfig, "--watch-namespace", namespace, "--lease-namespace", namespace];
-  return start(name, OPERATOR_MAIN, [...args, "--metrics-port", "0"], logDir, cgroup);
+  // As the launcher (operator/bin/ferry-operator) runs a shipped operator: its node options and defaults.
+  return start(name, OPERATOR_MAIN, [...args, "--metrics-port", "0"], logDir, cgroup, operatorLaunch());
 }
 
 export interface MemoryCgroup {

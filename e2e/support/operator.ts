@@ -1,8 +1,10 @@
 /**
- * The operator as users run it outside a cluster (`node operator/src/main.ts`), scoped to one
- * namespace, with timers short enough for scenarios: a 4 s leader lease, so a restarted operator
- * takes over in seconds rather than the production 15.
+ * The operator as users run it outside a cluster (`node operator/src/main.ts`, with the node
+ * options and defaults of its launcher, operator/bin/ferry-operator), scoped to one namespace, with
+ * timers short enough for scenarios: a 4 s leader lease, so a restarted operator takes over in
+ * seconds rather than the production 15.
  */
+import { launcherEnv, operatorLaunch } from "@ferry/hack/testing";
 import { type Logged, OPERATOR_MAIN, spawnLogged } from "./processes.ts";
 
 // CA propagation outlasts the process node's 5 s refresh of mounted Secrets, or trust would break.
@@ -22,9 +24,11 @@ export function startOperator(
   env: Record<string, string> = {},
   identity = "operator",
 ): Logged {
+  const launch = operatorLaunch();
   return spawnLogged(
     identity,
     [
+      ...launch.nodeFlags,
       OPERATOR_MAIN,
       "--kubeconfig",
       kubeconfig,
@@ -37,6 +41,6 @@ export function startOperator(
       "--metrics-port",
       "0",
     ],
-    { ...FAST_OPERATOR_ENV, ...env },
+    { ...launcherEnv(launch), ...FAST_OPERATOR_ENV, ...env },
   );
 }

@@ -1,7 +1,8 @@
 /**
  * The operator process: one active replica (Lease leader election), informers and controllers,
  * /metrics, /healthz and /readyz, and a graceful stop on SIGTERM that hands the lease over at
- * once. Run it in a pod (the Helm chart) or by hand: `node operator/src/main.ts --kubeconfig K`.
+ * once. Run it in a pod (the Helm chart) or by hand, through its launcher, which gives node its
+ * memory settings: `operator/bin/ferry-operator --kubeconfig K`.
  */
 import { connect } from "@ferry/common";
 import { createLogger } from "@ferry/common/log";

@@ -14,19 +14,13 @@ import {
   agentLaunch,
   blobContainer,
   FAST_AGENT_FLAGS,
+  launcherEnv,
   sourceDatabase,
   spawnLogged,
 } from "@ferry/hack/testing";
 
 const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 export const LAUNCHER = AGENT_LAUNCHER;
-
-/** The launcher's defaults, where the environment does not set them (as the launcher does). */
-function launcherEnv(defaults: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(defaults)) env[name] = process.env[name] || value;
-  return env;
-}
 
 export interface AgentProcess {
   node: string;
@@ -41,7 +35,7 @@ export const FAST = FAST_AGENT_FLAGS;
 export function startAgent(args: string[], node: string, env: Record<string, string> = {}): AgentProcess {
   const launch = agentLaunch();
   const argv = [...launch.nodeFlags, MAIN, ...args];
-  const started = spawnLogged(node, argv, { ...launcherEnv(launch.env), ...env }, (line) => {
+  const started = spawnLogged(node, argv, { ...launcherEnv(launch), ...env }, (line) => {
     if (process.env.FERRY_AGENT_LOGS) process.stderr.write(`[${node}] ${line}\n`);
   });
   return { node, proc: started.proc, lines: started.lines, exited: started.exited, kill: started.kill };

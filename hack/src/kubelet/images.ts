@@ -1,7 +1,7 @@
 /**
  * What an image means on a process node: there is no registry and no root filesystem, so an image
  * repository names a local command line. Pure (but for repositoryImages, which reads the agent's
- * launcher), so the rules below are table-tested.
+ * and the operator's launchers), so the rules below are table-tested.
  *
  * The rule for a container's command line (the Docker ENTRYPOINT/CMD rule, with one addition):
  *
@@ -15,9 +15,9 @@
  * The image tag is passed as `FERRY_IMAGE_TAG`; the tag named `brokenTag` runs a process that
  * fails at once, which is how a test ships a bad release.
  */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { agentLaunch } from "../launcher.ts";
+import { launcherSettings } from "../launcher.ts";
+
 export interface ImageSpec {
   /** The local command line the image's entry point stands for (e.g. ["node", "agent/src/main.ts"]). */
   command: string[];
@@ -133,14 +133,18 @@ export function resolveLaunch(container: LaunchContainer, images: ImageMap, opti
  * `ferry/testbin`, the fixture the runtime's own tests run.
  */
 export function repositoryImages(root: string, node = process.execPath): ImageMap {
-  // As the image's entry point, the launcher (agent/bin/ferry-agent): its node options and defaults.
-  const launch = agentLaunch(readFileSync(join(root, "agent/bin/ferry-agent"), "utf8"));
-  const agent: ImageSpec = {
-    command: [node, ...launch.nodeFlags, `${root}/agent/src/main.ts`],
-    env: launch.env,
-    workingDir: root,
+  // As each image's entry point, its launcher (agent/bin/ferry-agent, operator/bin/ferry-operator):
+  // the node options and defaults it gives the program.
+  const launched = (program: "agent" | "operator"): ImageSpec => {
+    const launch = launcherSettings(join(root, `${program}/bin/ferry-${program}`));
+    return {
+      command: [node, ...launch.nodeFlags, `${root}/${program}/src/main.ts`],
+      env: launch.env,
+      workingDir: root,
+    };
   };
-  const operator: ImageSpec = { command: [node, `${root}/operator/src/main.ts`], workingDir: root };
+  const agent = launched("agent");
+  const operator = launched("operator");
   return {
     "ferry/agent": agent,
     "ferry-agent": agent,
