@@ -39,7 +39,14 @@ import { connectorFor } from "./connectors/index.ts";
 import { CancelledError, DataPlaneError, isAbort, permanent, unknownError } from "./errors.ts";
 import { CsvParser, csvDialect } from "./formats/csv.ts";
 import { CsvRecordSplitter } from "./formats/csv-records.ts";
-import { contentType, createEncoder, fileExtension, gzipsFile, type OutputFormat } from "./formats/index.ts";
+import {
+  contentType,
+  createCsvParquetEncoder,
+  createEncoder,
+  fileExtension,
+  gzipsFile,
+  type OutputFormat,
+} from "./formats/index.ts";
 import {
   isOwnFile,
   jobTag,
@@ -529,7 +536,8 @@ async function copyPartition(
   const data = await run.source.read(plan, partition, {
     signal,
     format: out.format,
-    csv: out.csv,
+    // Into Parquet, CSV bytes are parsed (formats/parquet-csv.ts): only the canonical dialect is.
+    csv: out.format === "Parquet" ? { ...CANONICAL_CSV } : out.csv,
     batchRows: run.tuning?.batchRows ?? 10_000,
   });
   const file = partName(partition.index, run.tag, run.attempt, fileExtension(out));
@@ -542,6 +550,21 @@ async function copyPartition(
   let checksum = "";
 
   async function* encoded(): AsyncGenerator<Uint8Array> {
+    if (data.kind === "csv" && out.format === "Parquet") {
+      // Fast path into Parquet: each canonical record is hashed where it lies and parsed into columns.
+      const parquet = createCsvParquetEncoder(out, plan.schema, (b, start, end) =>
+        content.addRecord(b, start, end),
+      );
+      const counted = (parts: Uint8Array[]) => {
+        progress.addRows(partition.id, parquet.rows - rows);
+        rows = parquet.rows;
+        return parts;
+      };
+      yield* parquet.start();
+      for await (const chunk of data.bytes) yield* counted(parquet.push(chunk));
+      yield* counted(parquet.finish());
+      return;
+    }
     const encoder = createEncoder(out, plan.schema);
     yield* encoder.start();
     if (data.kind === "rows") {

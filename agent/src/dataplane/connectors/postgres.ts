@@ -5,7 +5,9 @@
  *
  * - CSV fast path: `COPY (SELECT ...) TO STDOUT (FORMAT csv)` read by postgres-copy-out.ts, when the
  *   output needs no re-encoding: format Csv, a dialect COPY accepts, and no float column (COPY
- *   prints 1e-07 where the canonical text is 1e-7). The bytes go to the sink as they come.
+ *   prints 1e-07 where the canonical text is 1e-7). The bytes go to the sink as they come. Format
+ *   Parquet takes the same bytes, in the canonical dialect, floats included, and parses them into
+ *   columns (formats/parquet-csv.ts).
  * - Otherwise a server-side cursor (DECLARE ... NO SCROLL CURSOR, FETCH n) in a read-only
  *   transaction, one batch per FETCH, so a partition never holds more than a batch in memory.
  *
@@ -13,6 +15,7 @@
  * found as written is retried lower-cased (how PostgreSQL folds unquoted names).
  */
 import pg from "pg";
+import { CANONICAL_CSV } from "../checksum.ts";
 import {
   classifyNetworkError,
   DataPlaneError,
@@ -22,6 +25,7 @@ import {
   transient,
   unknownError,
 } from "../errors.ts";
+import { CSV_PARQUET_KINDS } from "../formats/parquet-csv.ts";
 import {
   chooseKey,
   type KeyStats,
@@ -252,8 +256,20 @@ function copyCharOk(c: string): boolean {
   return c.length === 1 && c.charCodeAt(0) < 128 && c !== "\r" && c !== "\n" && c !== "\\";
 }
 
-/** Whether COPY ... (FORMAT csv) writes exactly what the CSV encoder would. */
+/**
+ * Whether COPY ... (FORMAT csv) writes exactly what the CSV encoder would (format Csv), or what the
+ * Parquet encoder of canonical CSV parses (format Parquet, in the canonical dialect copy.ts asks).
+ */
 export function copyFastPathEligible(schema: Schema, format: string, csv: CsvDialect): boolean {
+  if (format === "Parquet") {
+    return (
+      schema.length > 0 &&
+      schema.every((c) => CSV_PARQUET_KINDS.has(c.kind)) &&
+      csv.delimiter === CANONICAL_CSV.delimiter &&
+      csv.quote === CANONICAL_CSV.quote &&
+      csv.nullValue === CANONICAL_CSV.nullValue
+    );
+  }
   if (format !== "Csv") return false;
   if (!schema.every((c) => FAST_PATH_KINDS.has(c.kind))) return false;
   if (!copyCharOk(csv.delimiter) || !copyCharOk(csv.quote) || csv.delimiter === csv.quote) return false;

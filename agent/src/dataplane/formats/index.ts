@@ -1,11 +1,14 @@
 import type { CopySink, CsvDialect, Encoder, Schema } from "../types.ts";
 import { CsvEncoder } from "./csv.ts";
+import type { RecordSink } from "./csv-records.ts";
 import { JsonLinesEncoder } from "./jsonl.ts";
-import { ParquetEncoder } from "./parquet.ts";
+import { ParquetEncoder, type ParquetOptions } from "./parquet.ts";
+import { CanonicalCsvParquetEncoder } from "./parquet-csv.ts";
 
 export { CsvEncoder, CsvFieldWriter, CsvParser, csvDialect } from "./csv.ts";
 export { inferJsonSchema, JsonLinesEncoder, jsonRow, LineSplitter, parseJsonLine } from "./jsonl.ts";
 export { ParquetEncoder, parquetElement } from "./parquet.ts";
+export { CanonicalCsvParquetEncoder, CSV_PARQUET_KINDS } from "./parquet-csv.ts";
 
 export interface OutputFormat {
   format: CopySink["format"];
@@ -39,9 +42,25 @@ export function createEncoder(out: OutputFormat, schema: Schema): Encoder {
     case "JsonLines":
       return new JsonLinesEncoder(schema);
     case "Parquet":
-      return new ParquetEncoder(schema, {
-        codec: out.compression === "Gzip" ? "GZIP" : out.compression === "None" ? "UNCOMPRESSED" : "SNAPPY",
-        ...(out.rowGroupRows ? { rowGroupRows: out.rowGroupRows } : {}),
-      });
+      return new ParquetEncoder(schema, parquetOptions(out));
   }
+}
+
+function parquetOptions(out: OutputFormat): ParquetOptions {
+  return {
+    codec: out.compression === "Gzip" ? "GZIP" : out.compression === "None" ? "UNCOMPRESSED" : "SNAPPY",
+    ...(out.rowGroupRows ? { rowGroupRows: out.rowGroupRows } : {}),
+  };
+}
+
+/**
+ * The Parquet encoder of canonical CSV bytes (a source's fast path into a Parquet sink); `onRecord`
+ * sees each record's bytes.
+ */
+export function createCsvParquetEncoder(
+  out: OutputFormat,
+  schema: Schema,
+  onRecord?: RecordSink,
+): CanonicalCsvParquetEncoder {
+  return new CanonicalCsvParquetEncoder(schema, parquetOptions(out), onRecord);
 }

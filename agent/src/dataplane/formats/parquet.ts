@@ -10,6 +10,10 @@
  * JSON logical type; date DATE; time TIME(MICROS); timestamp TIMESTAMP(MICROS, not adjusted to
  * UTC); timestamptz TIMESTAMP(MICROS, adjusted to UTC). PostgreSQL's infinity timestamps become the
  * INT64 extremes; digits beyond microseconds (SQL Server's 100 ns) are dropped.
+ *
+ * This is the row path. A source that offers canonical CSV bytes (PostgreSQL's COPY) goes through
+ * parquet-csv.ts instead, which writes the same schema, values and statistics column by column
+ * without a JS value per field.
  */
 import { gzipSync } from "node:zlib";
 import { ByteWriter, ParquetWriter, type SchemaElement } from "hyparquet-writer";
