@@ -22,8 +22,10 @@ export interface Latencies {
   queued: number[];
   /** runnable → Running. */
   toRunning: number[];
-  /** Jobs seen Assigned before they were runnable: they waited in a node's queue. */
-  waitedInQueue: number;
+  /** runnable → Running of the jobs seen Assigned before they were runnable: they waited in a node's queue. */
+  fromQueue: number[];
+  /** runnable → Running of the others, assigned once runnable (the first round of slots, mostly). */
+  assignedLate: number[];
   /** Starts seen with no slot known to be free: a node over its limit, or observations out of order (expected 0). */
   unexplained: number;
 }
@@ -52,7 +54,7 @@ export function latencies(jobs: JobTimes[], created: Map<string, number>, slots:
   // Oldest free slot first; the initial slots were free before anything existed.
   const free: number[] = Array.from({ length: slots }, () => Number.NEGATIVE_INFINITY);
   let head = 0;
-  const out: Latencies = { queued: [], toRunning: [], waitedInQueue: 0, unexplained: 0 };
+  const out: Latencies = { queued: [], toRunning: [], fromQueue: [], assignedLate: [], unexplained: 0 };
   for (const step of steps) {
     if (step.kind === "free") {
       free.push(step.at);
@@ -69,7 +71,8 @@ export function latencies(jobs: JobTimes[], created: Map<string, number>, slots:
     const runnable = Math.max(born, slotFree);
     out.toRunning.push(step.at - runnable);
     out.queued.push(step.at - born);
-    if (job.phases.Assigned !== undefined && job.phases.Assigned < runnable) out.waitedInQueue++;
+    const waited = job.phases.Assigned !== undefined && job.phases.Assigned < runnable;
+    (waited ? out.fromQueue : out.assignedLate).push(step.at - runnable);
   }
   return out;
 }

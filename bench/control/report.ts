@@ -43,6 +43,18 @@ export function dispatchReport(r: DispatchResult): string {
         `p99 < ${DISPATCH_P99_TARGET_MS} ms`,
         met(p99 < DISPATCH_P99_TARGET_MS),
       ],
+      [
+        `… of which waited in a node's queue (${lat.fromQueue.length} jobs)`,
+        ...spread(lat.fromQueue),
+        "",
+        "",
+      ],
+      [
+        `… of which assigned once runnable (${lat.assignedLate.length} jobs, the first round mostly)`,
+        ...spread(lat.assignedLate),
+        "",
+        "",
+      ],
     ],
   );
   const summary = table(
@@ -69,7 +81,6 @@ export function dispatchReport(r: DispatchResult): string {
         met(writes / jobs <= WRITES_PER_JOB_TARGET),
       ],
       ["refused writes per job (409 conflicts, errors)", fixed(r.refused.length / jobs, 2), "", ""],
-      ["jobs Assigned before a slot freed (waited in a node's queue)", String(lat.waitedInQueue), "", ""],
       ["starts seen with no slot seen free (expected 0)", String(lat.unexplained), "", ""],
       ["API requests per job (all but watches, whole cluster)", fixed(requests / jobs, 2), "", ""],
       ["API server time per job status write, p50", ms(apiWriteP50), "", ""],
