@@ -19,6 +19,7 @@ import { microTime } from "@ferry/common/runtime";
 import type { GatewayNode } from "@ferry/crds";
 import { EXIT, FatalError } from "./identity.ts";
 import {
+  ANNOTATION_DRAINING,
   ANNOTATION_INSTANCE,
   API_VERSION,
   LABEL_GATEWAY,
@@ -113,6 +114,9 @@ export function nodeLease(
   extra: Record<string, string> = {},
 ): Lease {
   const seconds = Math.max(1, Math.ceil(leaseMs / 1000));
+  // "Draining" is said by the instance that stops, on each of its renewals: a new instance (the
+  // node's replacement pod) must not inherit it, or the dispatcher would never give it a job.
+  const { [ANNOTATION_DRAINING]: _draining, ...kept } = base?.metadata.annotations ?? {};
   const ours =
     base?.metadata.annotations?.[ANNOTATION_INSTANCE] === instance && Boolean(base?.spec.holderIdentity);
   return {
@@ -123,7 +127,7 @@ export function nodeLease(
       name: nodeLeaseName(node),
       namespace,
       labels: { ...(base?.metadata.labels ?? {}), ...leaseLabels(gateway, "node-lease", node) },
-      annotations: { ...(base?.metadata.annotations ?? {}), ...extra, [ANNOTATION_INSTANCE]: instance },
+      annotations: { ...kept, ...extra, [ANNOTATION_INSTANCE]: instance },
     },
     spec: {
       holderIdentity: node,

@@ -26,7 +26,7 @@ import {
   withCommittedPartition,
 } from "../src/policy/job-status.ts";
 import { decideRetry } from "../src/policy/retry.ts";
-import { decideClaim } from "../src/registration.ts";
+import { decideClaim, nodeLease } from "../src/registration.ts";
 import { cpuPercent, parseNetDev, perSecond } from "../src/resources.ts";
 
 const NOW = new Date("2025-01-01T12:00:00Z");
@@ -449,6 +449,19 @@ describe("decideClaim", () => {
     },
   ];
   for (const c of cases) test(c.name, () => assert.equal(decideClaim(c.lease, "me", c.watch), c.want));
+  test("the node Lease says draining only while the instance that stops says so", () => {
+    const stopping = nodeLease("ns", "gw", "n1", "old", 15_000, NOW, lease("old"), {
+      "ferry.dev/draining": "true",
+    });
+    assert.equal(stopping.metadata.annotations?.["ferry.dev/draining"], "true");
+    // The replacement (a new pod of the same node) renews from that Lease without the mark.
+    const next = nodeLease("ns", "gw", "n1", "new", 15_000, NOW, stopping, {
+      "ferry.dev/peer-endpoint": "e",
+    });
+    assert.equal(next.metadata.annotations?.["ferry.dev/draining"], undefined);
+    assert.equal(next.metadata.annotations?.["ferry.dev/peer-endpoint"], "e");
+    assert.equal(next.metadata.annotations?.["ferry.dev/instance-id"], "new");
+  });
 });
 
 describe("resources and config", () => {
