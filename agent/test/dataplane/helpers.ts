@@ -170,7 +170,14 @@ function parquetText(column: Column, v: unknown): string | null {
   }
 }
 
-export async function decodeParquet(data: Buffer, schema: Schema): Promise<(string | null)[][]> {
+type ParquetParsers = NonNullable<Parameters<typeof parquetRead>[0]["parsers"]>;
+
+/**
+ * Every row of a Parquet file as hyparquet decodes it, byte arrays as bytes, decimals unconverted
+ * (hyparquet would turn them into doubles), timestamps and dates as their physical integers;
+ * `parsers` override these.
+ */
+export async function readParquetRows(data: Buffer, parsers: ParquetParsers = {}): Promise<unknown[][]> {
   const whole = new ArrayBuffer(data.byteLength);
   new Uint8Array(whole).set(data);
   const file = {
@@ -178,7 +185,6 @@ export async function decodeParquet(data: Buffer, schema: Schema): Promise<(stri
     slice: (s: number, e?: number) => whole.slice(s, e ?? whole.byteLength),
   };
   const metadata = parquetMetadata(file.slice(0));
-  // Read decimals unconverted (hyparquet would turn them into doubles).
   for (const el of metadata.schema) {
     if (el.converted_type === "DECIMAL") {
       delete el.converted_type;
@@ -198,11 +204,17 @@ export async function decodeParquet(data: Buffer, schema: Schema): Promise<(stri
       timestampFromNanoseconds: (n: bigint) => n / 1000n,
       dateFromDays: (d: number) => d,
       jsonFromBytes: (b: Uint8Array) => Buffer.from(b).toString("utf8"),
+      ...parsers,
     },
     onComplete: (r: unknown[][]) => {
       rows = r;
     },
   });
+  return rows;
+}
+
+export async function decodeParquet(data: Buffer, schema: Schema): Promise<(string | null)[][]> {
+  const rows = await readParquetRows(data);
   return rows.map((r) => r.map((v, i) => parquetText(schema[i]!, v)));
 }
 

@@ -10,9 +10,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { gunzipSync } from "node:zlib";
 import fc from "fast-check";
-import { parquetMetadata, parquetRead, snappyUncompress } from "hyparquet";
+import { parquetMetadata, snappyUncompress } from "hyparquet";
 import { type PostgresServer, startPostgres } from "../../../hack/src/services/index.ts";
 import { CANONICAL_CSV, ContentChecksum, canonicalRecord } from "../../src/dataplane/checksum.ts";
 import { copyFastPathEligible, PostgresSource } from "../../src/dataplane/connectors/postgres.ts";
@@ -29,6 +28,7 @@ import {
   pgDatabase,
   postgresStore,
   readOutput,
+  readParquetRows,
   sortRows,
 } from "./helpers.ts";
 
@@ -40,34 +40,9 @@ function col(name: string, kind: ColumnKind, extra: Partial<Column> = {}): Colum
 
 /** Every value of a file as hyparquet decodes it, physical integers kept exact. */
 async function readRaw(data: Buffer, unsignedZeros = false): Promise<unknown[][]> {
-  const whole = new ArrayBuffer(data.byteLength);
-  new Uint8Array(whole).set(data);
-  const file = { byteLength: whole.byteLength, slice: (s: number, e?: number) => whole.slice(s, e) };
-  const metadata = parquetMetadata(whole);
-  for (const el of metadata.schema) {
-    if (el.converted_type === "DECIMAL") {
-      delete el.converted_type;
-      delete el.logical_type;
-    }
-  }
-  let rows: unknown[][] = [];
-  await parquetRead({
-    file,
-    metadata,
-    rowFormat: "array",
-    utf8: false,
-    compressors: { GZIP: (input: Uint8Array) => new Uint8Array(gunzipSync(input)) },
-    parsers: {
-      timestampFromMicroseconds: (m: bigint) => m,
-      timestampFromMilliseconds: (m: bigint) => m * 1000n,
-      timestampFromNanoseconds: (n: bigint) => n,
-      dateFromDays: (d: number) => d,
-      jsonFromBytes: (b: Uint8Array) => Buffer.from(b).toString("utf8"),
-      stringFromBytes: (b: Uint8Array) => Buffer.from(b).toString("utf8"),
-    },
-    onComplete: (r: unknown[][]) => {
-      rows = r;
-    },
+  const rows = await readParquetRows(data, {
+    timestampFromNanoseconds: (n: bigint) => n,
+    stringFromBytes: (b: Uint8Array) => Buffer.from(b).toString("utf8"),
   });
   // Byte arrays as plain arrays, so Buffer and Uint8Array compare equal.
   return rows.map((r) =>
