@@ -1,7 +1,8 @@
 /**
  * The worker: runs the jobs the dispatcher gave this node (it watches only CopyJobs whose
  * status.node is this node, a selectable field of the CRD), up to its concurrency limit, which is
- * read again before every start because the operator may change it at any time.
+ * read again before every start because the operator may change it at any time. The jobs beyond
+ * the limit wait in this node's queue and start in job order as slots free (policy/dispatch.ts).
  *
  * One run per job holds one slot from its start to its end, retries included: transient failures
  * are retried in place (attempt n+1 on this node, after an exponential, jittered delay, recorded

@@ -71,7 +71,7 @@ export function jobOrder(a: CopyJob, b: CopyJob): number {
   return a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
 }
 
-/** Jobs occupying a slot: Assigned or Running on a node. */
+/** Jobs on a node: Running, or Assigned (starting, or waiting in its queue). */
 export function isActive(job: CopyJob): boolean {
   const phase = job.status?.phase;
   return (phase === "Assigned" || phase === "Running") && Boolean(job.status?.node);
