@@ -3,35 +3,23 @@
  * (MALLOC_ARENA_MAX), overridable, and the same as what agents started by tests and benchmarks get.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { promisify } from "node:util";
 import { repositoryImages } from "@ferry/hack/kubelet";
-import { agentLaunch } from "@ferry/hack/testing";
+import { agentLaunch, runLauncher, standInNode } from "@ferry/hack/testing";
 import { LAUNCHER } from "./support/agents.ts";
 
 let bin: string;
 before(async () => {
   bin = await mkdtemp(join(tmpdir(), "ferry-launcher-"));
-  // A `node` that passes the launcher's version check and prints its arguments and environment.
-  await writeFile(
-    join(bin, "node"),
-    '#!/bin/sh\n[ "$1" = --version ] && { echo v24.0.0; exit 0; }\necho "ARGV=$*"\nenv\n',
-  );
-  await chmod(join(bin, "node"), 0o755);
+  await standInNode(bin);
 });
 after(() => rm(bin, { recursive: true, force: true }));
 
-async function launchedEnv(extra: Record<string, string>): Promise<Record<string, string>> {
-  const { stdout } = await promisify(execFile)(LAUNCHER, [], {
-    env: { PATH: `${bin}:/usr/bin:/bin`, ...extra },
-  });
-  const lines = stdout.split("\n").filter((l) => l.includes("=") && !l.startsWith("ARGV="));
-  return Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-}
+const launchedEnv = async (extra: Record<string, string>) =>
+  (await runLauncher(LAUNCHER, bin, [], extra)).env;
 
 test("the launcher caps glibc's malloc arenas at 2 unless the environment says otherwise", async () => {
   assert.equal(agentLaunch().env.MALLOC_ARENA_MAX, "2");
@@ -51,13 +39,7 @@ test("agents started by tests and benchmarks get every default the launcher sets
 test("agents started by tests and benchmarks get the node options the launcher gives", async () => {
   const flags = agentLaunch().nodeFlags;
   assert.ok(flags.includes("--max-semi-space-size=8"), String(flags));
-  const { stdout } = await promisify(execFile)(LAUNCHER, ["--node", "n1"], {
-    env: { PATH: `${bin}:/usr/bin:/bin` },
-  });
-  const argv = stdout
-    .split("\n")
-    .find((l) => l.startsWith("ARGV="))!
-    .slice(5);
+  const { argv } = await runLauncher(LAUNCHER, bin, ["--node", "n1"]);
   assert.equal(argv, `${flags.join(" ")} ${join(LAUNCHER, "..")}/../src/main.ts --node n1`);
 });
 

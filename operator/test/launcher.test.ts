@@ -5,25 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { access, chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { access, mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { repositoryImages } from "@ferry/hack/kubelet";
-import { OPERATOR_LAUNCHER as LAUNCHER, operatorLaunch } from "@ferry/hack/testing";
+import { OPERATOR_LAUNCHER as LAUNCHER, operatorLaunch, runLauncher, standInNode } from "@ferry/hack/testing";
 
 const run = promisify(execFile);
 let bin: string;
-
-/** A `node` that answers `--version` with `version` and otherwise prints its arguments and environment. */
-async function standInNode(dir: string, version: string): Promise<void> {
-  await writeFile(
-    join(dir, "node"),
-    `#!/bin/sh\n[ "$1" = --version ] && { echo ${version}; exit 0; }\necho "ARGV=$*"\nenv\n`,
-  );
-  await chmod(join(dir, "node"), 0o755);
-}
 
 async function which(tool: string): Promise<string> {
   for (const dir of ["/usr/bin", "/bin"]) {
@@ -45,20 +36,8 @@ before(async () => {
 });
 after(() => rm(bin, { recursive: true, force: true }));
 
-async function launched(
-  args: string[] = [],
-  extra: Record<string, string> = {},
-  launcher = LAUNCHER,
-): Promise<{ argv: string; env: Record<string, string> }> {
-  const { stdout } = await run(launcher, args, { env: { PATH: `${bin}:/usr/bin:/bin`, ...extra } });
-  const lines = stdout.split("\n");
-  const argv = lines.find((l) => l.startsWith("ARGV="))!.slice(5);
-  const vars = lines.filter((l) => l.includes("=") && !l.startsWith("ARGV="));
-  return {
-    argv,
-    env: Object.fromEntries(vars.map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)])),
-  };
-}
+const launched = (args: string[] = [], extra: Record<string, string> = {}, launcher = LAUNCHER) =>
+  runLauncher(launcher, bin, args, extra);
 
 test("the launcher caps glibc's malloc arenas at 2 unless the environment says otherwise", async () => {
   assert.equal(operatorLaunch().env.MALLOC_ARENA_MAX, "2");
