@@ -135,7 +135,6 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
     namespace,
     gateway,
     node,
-    instance,
     log,
     metrics,
     events,

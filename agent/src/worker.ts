@@ -14,7 +14,7 @@
  * attempt is mine". A run that finds the job is no longer its own stops without writing anything.
  */
 import { setTimeout as delay } from "node:timers/promises";
-import type { Kube, Lease } from "@ferry/common";
+import type { Kube } from "@ferry/common";
 import type { Logger } from "@ferry/common/log";
 import { type EventRecorder, Informer, type Metrics } from "@ferry/common/runtime";
 import type { CopyJob, CopyProgress, DataStore, GatewayNode, ProcedureOutcome } from "@ferry/crds";
@@ -32,7 +32,7 @@ import {
 import type { Heartbeat } from "./heartbeat.ts";
 import { cachedJob } from "./job-cache.ts";
 import { ownedBy, updateJobStatus } from "./job-writer.ts";
-import { ANNOTATION_INSTANCE, API_VERSION, jobRef, leaseRef, nodeLeaseName } from "./names.ts";
+import { API_VERSION, jobRef } from "./names.ts";
 import { jobOrder } from "./policy/dispatch.ts";
 import {
   failed,
@@ -52,7 +52,6 @@ export interface WorkerOptions {
   namespace: string;
   gateway: string;
   node: string;
-  instance: string;
   log: Logger;
   metrics: Metrics;
   events: EventRecorder;
@@ -69,7 +68,21 @@ interface Run {
   attempt: number;
   abort: AbortController;
   done: Promise<void>;
+  /**
+   * performance.now() just before the last request whose answer proved the attempt still this
+   * node's: a guarded status write of it, or the fence's read.
+   */
+  confirmedAt: number;
 }
+
+/**
+ * The fence (before each commit) reads the job from the API server unless an answer that young
+ * already proved the attempt ours, and this node's watched copy still says so. Exactly-once does
+ * not rest on the fence (copy.ts: parts are per attempt, the checkpoint write is guarded, the
+ * manifest is create-only), only how soon a zombie stops committing orphan parts, so a second's
+ * old proof serves: a tiny job's two fences come right after its Running and checkpoint writes.
+ */
+const CONFIRMED_MS = 2000;
 
 /** How one attempt ended, for the retry decision in #run. */
 type AttemptOutcome =
@@ -207,7 +220,12 @@ export class Worker {
   #startRun(job: CopyJob): void {
     const name = job.metadata.name;
     const abort = new AbortController();
-    const run: Run = { attempt: job.status?.attempt ?? 0, abort, done: Promise.resolve() };
+    const run: Run = {
+      attempt: job.status?.attempt ?? 0,
+      abort,
+      done: Promise.resolve(),
+      confirmedAt: Number.NEGATIVE_INFINITY,
+    };
     this.#runs.set(name, run);
     this.#runningGauge.set({}, this.#runs.size);
     run.done = this.#run(job, run)
@@ -232,6 +250,7 @@ export class Worker {
       if (startAt > Date.now())
         await delay(startAt - Date.now(), undefined, { signal: run.abort.signal }).catch(() => {});
       if (run.abort.signal.aborted) return this.#stopped(name, run, log);
+      const sent = performance.now();
       const started = await updateJobStatus(
         kube,
         namespace,
@@ -246,6 +265,7 @@ export class Worker {
         log.info("the job is no longer this node's; not starting");
         return;
       }
+      run.confirmedAt = sent;
       log.info("attempt started");
       const outcome = await this.#attempt(started, run, log);
       if (outcome.type === "done") return;
@@ -323,6 +343,7 @@ export class Worker {
     let current = job;
     const write = (decide: (j: CopyJob) => ReturnType<typeof withProgress> | undefined) => {
       const next = chain.then(async () => {
+        const sent = performance.now();
         const written = await updateJobStatus(
           kube,
           namespace,
@@ -330,7 +351,10 @@ export class Worker {
           (j) => (ownedBy(j, node, attempt) ? decide(j) : undefined),
           current,
         );
-        if (written) current = written;
+        if (written) {
+          current = written;
+          run.confirmedAt = sent;
+        }
         return written;
       });
       chain = next.catch(() => {});
@@ -371,24 +395,23 @@ export class Worker {
       this.#bytes.inc({}, p.bytes);
       log.info({ partition: p.id, rows: p.rows }, "partition committed");
     };
+    // The node Lease needs no read: while the heartbeat is fresh no other instance can hold it,
+    // since claimNodeLease takes a Lease from another instance only after watching it go
+    // unrenewed for a whole duration, which is longer than fresh() trusts a renewal.
     const fence = async () => {
       if (run.abort.signal.aborted) throw new Error(`stopping (${String(run.abort.signal.reason)})`);
       if (!this.#o.heartbeat.fresh())
         throw new Error("this node's heartbeat lease was not renewed within its duration");
-      const [current, lease] = await Promise.all([
-        kube.get<CopyJob>(jobRef(namespace, name)),
-        kube.get<Lease>(leaseRef(namespace, nodeLeaseName(node))),
-      ]);
+      const watched = this.#jobs.store.get(namespace, name);
+      if (performance.now() - run.confirmedAt < CONFIRMED_MS && watched && ownedBy(watched, node, attempt))
+        return;
+      const sent = performance.now();
+      const current = await kube.get<CopyJob>(jobRef(namespace, name));
       if (!current || !ownedBy(current, node, attempt))
         throw new Error(
           `the job is now ${current?.status?.phase ?? "gone"} on node ${current?.status?.node ?? "none"}, attempt ${current?.status?.attempt}`,
         );
-      if (
-        lease?.spec.holderIdentity !== node ||
-        lease.metadata.annotations?.[ANNOTATION_INSTANCE] !== this.#o.instance
-      ) {
-        throw new Error("this node's heartbeat lease is held by another instance");
-      }
+      run.confirmedAt = sent;
     };
     try {
       const result = await runCopy({

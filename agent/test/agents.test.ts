@@ -443,6 +443,47 @@ describe("agents", () => {
     for (const p of procs) p.kill("SIGKILL");
   });
 
+  test("fencing: a live worker whose attempt was ended for it (Timeout) commits no part after it sees that", async (t) => {
+    const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
+    const setup = await setupGateway(kube, ns, pg, azurite, 1200);
+    const [proc] = spawnAgents(kubeconfig, ns, setup.gateway, ["t1"]);
+    // Six partitions of ~0.6 s, one at a time: the attempt runs ~4 s and is failed at 2 s.
+    const job = jobFor(ns, setup.gateway, "timed", { query: SLOW, partitions: 6, maxAttempts: 1 });
+    job.spec.timeoutSeconds = 2;
+    await kube.create(job);
+    const failed = await eventually(
+      "failed by the dispatcher",
+      async () => {
+        const j = await getJob(kube, ns, "timed");
+        return j?.status?.phase === "Failed" && j;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    assert.equal(failed.status?.attempts?.at(-1)?.reason, "Timeout");
+    const checkpointed = new Set(failed.status?.checkpoint?.committedPartitions?.map((p) => p.id));
+    assert.ok(checkpointed.size < 6, "the attempt was still copying when it was failed");
+    await eventually("the worker noticed", async () => proc!.lines.some((l) => l.includes("fenced")), {
+      timeoutMs: 10_000,
+    });
+    await delay(1500);
+    const { BlobServiceClient } = await import("@azure/storage-blob");
+    const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
+      setup.container,
+    );
+    const parts: string[] = [];
+    for await (const b of container.listBlobsFlat({ prefix: "out/timed/part-" })) parts.push(b.name);
+    // At most the one partition whose fence passed before the Failed write: once the worker's
+    // watch shows the job is not its attempt, the next fence reads the API server and refuses.
+    assert.ok(
+      parts.length <= checkpointed.size + 1,
+      `parts committed: ${parts.length}, checkpointed when failed: ${checkpointed.size}`,
+    );
+    const after = await getJob(kube, ns, "timed");
+    assert.equal(after?.status?.phase, "Failed", "the worker did not overwrite the dispatcher's verdict");
+    assert.equal(after?.status?.checkpoint?.committedPartitions?.length ?? 0, checkpointed.size);
+    proc!.kill("SIGKILL");
+  });
+
   test("connection tests: each DataStore's Reachable condition says whether and why, and who tested it", async (t) => {
     const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
     const setup = await setupGateway(kube, ns, pg, azurite, 100);
