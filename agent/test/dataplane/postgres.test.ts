@@ -10,10 +10,16 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parquetMetadata } from "hyparquet";
 import { type PostgresServer, startPostgres } from "../../../hack/src/services/index.ts";
-import { copyFastPathEligible, PostgresSource } from "../../src/dataplane/connectors/postgres.ts";
+import {
+  connectPostgres,
+  copyFastPathEligible,
+  PostgresSource,
+  postgresCanonical,
+} from "../../src/dataplane/connectors/postgres.ts";
 import { CsvEncoder, csvDialect } from "../../src/dataplane/formats/csv.ts";
 import { type DataPlaneError, runCopy } from "../../src/dataplane/index.ts";
 import type { PartitionPlan, Row } from "../../src/dataplane/types.ts";
+import { valueFromText } from "../../src/dataplane/values.ts";
 import { copyJob, fileStore, pgDatabase, postgresStore, readOutput, uniqueName } from "./helpers.ts";
 
 let server: PostgresServer;
@@ -140,6 +146,70 @@ describe("PostgreSQL types are mapped faithfully", () => {
     const line3 = text.split("\n").find((l) => l.startsWith('{"id":3,'))!;
     assert.match(line3, /"i8":null/);
     for (const l of text.split("\n").filter(Boolean)) JSON.parse(l);
+  });
+
+  test("timestamps BC, infinite or past year 9999, booleans and bytea: both read paths give PostgreSQL's text made canonical", async () => {
+    await db.client.query(`
+      CREATE TABLE edge (id int PRIMARY KEY, ts timestamp, tstz timestamptz, flag boolean, b bytea);
+      INSERT INTO edge VALUES
+       (1, '2024-01-31 12:34:56.120000', '2024-01-31 12:34:56.120000+00', true, '\\x00ff10'),
+       (2, '2024-01-31 12:34:56', '2024-03-10 01:02:03.456789+05:30', false, '\\x'),
+       (3, 'infinity', 'infinity', NULL, NULL),
+       (4, '-infinity', '-infinity', true, decode(repeat('ab', 120), 'hex')),
+       (5, '0044-03-15 12:00:00 BC', '0044-03-15 12:00:00+00 BC', NULL, NULL),
+       (6, '0001-12-31 23:59:59.5 BC', '0001-01-01 00:30:00.5+01', NULL, NULL),
+       (7, '4713-01-01 00:00:00 BC', '4713-01-01 00:00:00+00 BC', NULL, NULL),
+       (8, '0001-01-01 00:00:00', '0001-01-01 00:00:00+00', NULL, NULL),
+       (9, '12345-06-07 08:09:10.000001', '12345-06-07 08:09:10.000001+00', NULL, NULL),
+       (10, '294276-12-31 23:59:59.999999', '294276-12-31 23:59:59.999999+00', NULL, NULL),
+       (11, NULL, NULL, NULL, NULL)`);
+    // The row path's text: the connector's own session (UTC, ISO), each value printed by
+    // PostgreSQL and made canonical in TypeScript.
+    const store = postgresStore(server, db.name);
+    const session = await connectPostgres(store);
+    const printed = await session
+      .query({
+        text: "SELECT id::text, ts::text, tstz::text, flag::text, b::text FROM edge ORDER BY edge.id",
+        rowMode: "array",
+      })
+      .finally(() => session.end());
+    const source = new PostgresSource(store);
+    const plan = await source.plan({ table: "edge" }, planContext());
+    assert.equal(plan.partitions.length, 1);
+    const kinds = plan.schema.map((c) => c.kind);
+    const expected = (printed.rows as (string | null)[][]).map((row) =>
+      row.map((v, i) => (v === null ? null : postgresCanonical(kinds[i]!, v))),
+    );
+    assert.deepEqual(expected[4]!.slice(1, 3), ["0044-03-15T12:00:00 BC", "0044-03-15T12:00:00Z BC"]);
+    const values = expected.map((row) =>
+      row.map((v, i) => (v === null ? null : valueFromText(kinds[i]!, v))),
+    );
+    const dialect = csvDialect({ header: false });
+    const read = (format: "Csv" | "JsonLines") =>
+      source.read(plan, plan.partitions[0]!, {
+        signal: new AbortController().signal,
+        format,
+        csv: dialect,
+        batchRows: 4,
+      });
+    const fast = await read("Csv");
+    assert.equal(fast.kind, "csv");
+    if (fast.kind !== "csv") return;
+    const chunks: Buffer[] = [];
+    for await (const c of fast.bytes) chunks.push(Buffer.from(c));
+    // No field holds a line break: one record a line, in whatever order COPY reads them.
+    const lines = (text: string) => text.split("\n").sort();
+    const want = Buffer.concat(new CsvEncoder(plan.schema, dialect).encode(values)).toString();
+    assert.deepEqual(lines(Buffer.concat(chunks).toString()), lines(want));
+    const slow = await read("JsonLines");
+    assert.equal(slow.kind, "rows");
+    if (slow.kind !== "rows") return;
+    const rows: Row[] = [];
+    for await (const b of slow.batches) rows.push(...b);
+    assert.deepEqual(
+      rows.sort((a, b) => Number(a[0]) - Number(b[0])),
+      values,
+    );
   });
 
   test("Parquet: typed columns with exact values", async () => {
