@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import { parquetMetadata } from "hyparquet";
 import { type PostgresServer, startPostgres } from "../../../hack/src/services/index.ts";
 import {
@@ -296,6 +297,48 @@ describe("PostgreSQL read paths and partitions", () => {
     for (let i = 0; i < fast.length; i++) {
       const encoded = Buffer.concat(encoder.encode(slow[i]!.rows));
       assert.equal(fast[i]!.bytes.toString(), encoded.toString(), `partition ${i}`);
+    }
+  });
+
+  test("a copy reuses its connections: the plan's for the first read, at most `parallelism` in all", async () => {
+    // Sessions PostgreSQL counted for this database, once the ended ones are flushed (at exit).
+    const sessions = async () => {
+      await db.client.query("SELECT pg_stat_clear_snapshot()");
+      const r = await db.client.query(
+        "SELECT sessions FROM pg_stat_database WHERE datname = current_database()",
+      );
+      return Number(r.rows[0].sessions);
+    };
+    const settled = async () => {
+      let last = await sessions();
+      for (;;) {
+        await delay(300);
+        const now = await sessions();
+        if (now === last) return now;
+        last = now;
+      }
+    };
+    const copyWith = async (format: "Csv" | "JsonLines", count: number, parallelism: number) => {
+      const before = await settled();
+      const job = copyJob(
+        { dataStoreRef: { name: "pg" }, table: "p", partitioning: { mode: "Column", column: "id", count } },
+        { format },
+      );
+      job.spec.parallelism = parallelism;
+      const r = await runCopy({
+        job,
+        source: postgresStore(server, db.name),
+        sink: fileStore(share),
+        attempt: 1,
+      });
+      assert.equal(r.output.rows, 3001);
+      return (await settled()) - before;
+    };
+    assert.equal(await copyWith("Csv", 1, 4), 1, "one partition: the plan's connection reads it");
+    // Without reuse: one for the plan and one per partition, 7.
+    for (const format of ["Csv", "JsonLines"] as const) {
+      const used = await copyWith(format, 6, 2);
+      assert.ok(used >= 1 && used <= 2, `six partitions, two at a time (${format}): ${used} connections`);
     }
   });
 
