@@ -2,7 +2,7 @@
  * The control-plane benchmarks' tables: what goes to stdout and, as is, into bench/RESULTS.md.
  * Each table carries its targets and the definitions a reader needs to compare two entries.
  */
-import { totalmem } from "node:os";
+import { availableParallelism, totalmem } from "node:os";
 import { percentile, table } from "../src/index.ts";
 import type { DispatchResult } from "./dispatch.ts";
 import type { MemoryResult, ProcessMemory } from "./memory.ts";
@@ -17,6 +17,14 @@ const fixed = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits)
 
 function spread(values: number[]): [string, string, string] {
   return [ms(percentile(values, 50)), ms(percentile(values, 99)), ms(Math.max(...values))];
+}
+
+/** What the slot count means on this machine, whose cores every process here shares. */
+function slotsNote(perNode: number): string {
+  const cores = availableParallelism();
+  if (perNode <= Math.max(2, cores))
+    return `${perNode} slots a node is the agent's default here (one per core, at least 2; this machine has ${cores} cores).`;
+  return `${perNode} slots a node, ${(perNode / cores).toFixed(0)}x this machine's ${cores} cores: every slot's status writes, copies and watch events share those cores with the control plane, so more slots buy throughput with latency.`;
 }
 
 export function dispatchReport(r: DispatchResult): string {
@@ -138,6 +146,8 @@ export function dispatchReport(r: DispatchResult): string {
 
   return [
     `#### Dispatch: ${jobs} tiny CopyJobs, ${r.options.agents} agents × ${r.options.perNode} slots, ${r.options.operator ? "operator running" : "no operator"}`,
+    "",
+    slotsNote(r.options.perNode),
     "",
     "Each job copies a five-row PostgreSQL query to a CSV file in a local folder (a real copy).",
     "Times are when a watch in a thread of its own first saw each phase; created = the earlier of",
