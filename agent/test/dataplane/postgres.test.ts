@@ -342,6 +342,37 @@ describe("PostgreSQL read paths and partitions", () => {
     }
   });
 
+  test("an abort ends a slow plan at once, and its query on the server", async () => {
+    // The key's range needs the whole query: 1000 rows at 10 ms each, 10 s.
+    const query = "SELECT g AS id FROM generate_series(1, 1000) g WHERE pg_sleep(0.01) IS NOT NULL";
+    const source = new PostgresSource(postgresStore(server, db.name));
+    const abort = new AbortController();
+    const started = performance.now();
+    setTimeout(() => abort.abort(new Error("stopping")), 300);
+    await assert.rejects(
+      source.plan(
+        { query, partitioning: { mode: "Column", column: "id", count: 4 } },
+        { ...planContext(), signal: abort.signal },
+      ),
+      /stopping/,
+    );
+    const took = performance.now() - started;
+    assert.ok(took < 2000, `the plan ended ${Math.round(took)} ms after it began`);
+    await source.close();
+    // The server notices the closed socket at its next sleep and ends the backend.
+    const running = async () =>
+      Number(
+        (
+          await db.client.query(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE '%pg_sleep(0.01)%' AND pid <> pg_backend_pid()",
+          )
+        ).rows[0].n,
+      );
+    const deadline = Date.now() + 5000;
+    while ((await running()) > 0 && Date.now() < deadline) await delay(100);
+    assert.equal(await running(), 0, "the planning query still runs on the server");
+  });
+
   test("the content checksum is the same from COPY's bytes, in any dialect, and from the cursor's rows", async () => {
     const copy = async (format: "Csv" | "JsonLines", csv?: { delimiter: string; nullValue: string }) => {
       const job = copyJob(

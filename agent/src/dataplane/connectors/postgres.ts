@@ -320,6 +320,11 @@ export function postgresSelect(
   return `SELECT ${cols || "1"} FROM ${from}${where ? ` WHERE ${where}` : ""}`;
 }
 
+/** Ends a connection at once, whatever it is waiting for: the server sees the socket close. */
+function destroySocket(client: pg.Client): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
 /** How long a copy keeps a connection no read is using (PostgresSource.idle). */
 const IDLE_MS = 2000;
 
@@ -362,17 +367,46 @@ export class PostgresSource implements Source {
     this.idle.push(entry);
   }
 
-  private async withClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  /**
+   * `signal`: an abort ends the connection at once and cancels its query in flight on the server
+   * (a slow plan), which would otherwise run on: a backend notices a closed socket only when it
+   * next sends something.
+   */
+  private async withClient<T>(fn: (client: pg.Client) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    signal?.throwIfAborted();
     const client = await this.connect();
+    const backend = (client as unknown as { processID?: number }).processID;
+    const onAbort = () => destroySocket(client);
+    signal?.addEventListener("abort", onAbort, { once: true });
     let result: T;
     try {
       result = await fn(client);
     } catch (err) {
       await client.end().catch(() => {});
+      if (signal?.aborted) {
+        if (backend !== undefined) await this.cancel(backend);
+        throw signal.reason ?? err;
+      }
       throw classifyPostgresError(err, this.context());
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+    if (signal?.aborted) {
+      await client.end().catch(() => {});
+      throw signal.reason;
     }
     this.release(client);
     return result;
+  }
+
+  /** Cancels what backend `pid` runs (PostgreSQL lets a role cancel its own backends); best effort. */
+  private async cancel(pid: number): Promise<void> {
+    try {
+      const client = await connectPostgres(this.store, 5000);
+      await client.query({ text: "SELECT pg_cancel_backend($1)", values: [pid] }).finally(() => client.end());
+    } catch {
+      // The backend then ends when it next writes to its closed socket.
+    }
   }
 
   private async resolve(client: pg.Client, request: ReadRequest): Promise<Resolved> {
@@ -440,7 +474,7 @@ export class PostgresSource implements Source {
       if (planKey) plan.key = planKey;
       plan.partitions = partitions;
       return plan;
-    });
+    }, context.signal);
   }
 
   private async describe(client: pg.Client, resolved: Resolved): Promise<Schema> {
@@ -550,10 +584,8 @@ export class PostgresSource implements Source {
     const client = await this.connect();
     let clean = false;
     const kinds = schema.map((c) => c.kind);
-    const onAbort = () => {
-      // Closing the socket ends a FETCH in flight; the generator then throws and cleans up.
-      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-    };
+    // Closing the socket ends a FETCH in flight; the generator then throws and cleans up.
+    const onAbort = () => destroySocket(client);
     context.signal.addEventListener("abort", onAbort, { once: true });
     try {
       await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
