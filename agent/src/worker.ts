@@ -17,7 +17,14 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { Kube } from "@ferry/common";
 import type { Logger } from "@ferry/common/log";
 import { type EventRecorder, Informer, type Metrics } from "@ferry/common/runtime";
-import type { CopyJob, CopyProgress, DataStore, GatewayNode, ProcedureOutcome } from "@ferry/crds";
+import type {
+  CommittedPartition,
+  CopyJob,
+  CopyProgress,
+  DataStore,
+  GatewayNode,
+  ProcedureOutcome,
+} from "@ferry/crds";
 // Not from the package's root, which loads the validators (ajv, CEL, the schemas) the agent
 // never uses.
 import { isCopyActivity } from "@ferry/crds/activity";
@@ -79,8 +86,9 @@ interface Run {
  * The fence (before each commit) reads the job from the API server unless an answer that young
  * already proved the attempt ours, and this node's watched copy still says so. Exactly-once does
  * not rest on the fence (copy.ts: parts are per attempt, the checkpoint write is guarded, the
- * manifest is create-only), only how soon a zombie stops committing orphan parts, so a second's
- * old proof serves: a tiny job's two fences come right after its Running and checkpoint writes.
+ * manifest is create-only), only how soon a zombie stops committing orphan parts, so a proof of
+ * up to 2 s serves: a tiny job's two fences (its part, its manifest) come well within that of its
+ * Running write, and a long copy's after each checkpoint write.
  */
 const CONFIRMED_MS = 2000;
 
@@ -380,17 +388,16 @@ export class Worker {
       if (timer) return;
       timer = setTimeout(flushProgress, Math.max(0, lastWrite + this.#o.progressMs - Date.now()));
     };
+    // The partition that completes the plan goes into the checkpoint with the Succeeded write: the
+    // manifest follows its commit at once (copy.ts, rule 2), and a tiny job saves a status write.
+    let lastPartition: CommittedPartition | undefined;
     const onPartitionCommitted = async (p: CommittedPartitionInfo) => {
-      const written = await write((j) =>
-        withCommittedPartition(j.status!, {
-          id: p.id,
-          rows: p.rows,
-          bytes: p.bytes,
-          checksum: p.checksum,
-          uri: p.uri,
-        }),
-      );
-      if (!written) throw new Error("the job is no longer this node's attempt");
+      const partition = { id: p.id, rows: p.rows, bytes: p.bytes, checksum: p.checksum, uri: p.uri };
+      if (p.last) lastPartition = partition;
+      else {
+        const written = await write((j) => withCommittedPartition(j.status!, partition));
+        if (!written) throw new Error("the job is no longer this node's attempt");
+      }
       this.#rows.inc({}, p.rows);
       this.#bytes.inc({}, p.bytes);
       log.info({ partition: p.id, rows: p.rows }, "partition committed");
@@ -434,7 +441,11 @@ export class Worker {
         kube,
         namespace,
         name,
-        (j) => (ownedBy(j, node, attempt) ? succeeded(j.status!, output, result.progress, now) : undefined),
+        (j) => {
+          if (!ownedBy(j, node, attempt)) return undefined;
+          const status = lastPartition ? withCommittedPartition(j.status!, lastPartition) : j.status!;
+          return succeeded(status, output, result.progress, now);
+        },
         current,
       );
       if (done) {

@@ -265,6 +265,47 @@ describe("agents", () => {
     for (const p of [q2, q3]) p.kill("SIGKILL");
   });
 
+  test("a one-partition job takes three status writes: its checkpoint comes with Succeeded", async (t) => {
+    const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
+    const setup = await setupGateway(kube, ns, pg, azurite, 100);
+    spawnAgents(kubeconfig, ns, setup.gateway, ["w1"]);
+    await eventually("a dispatcher", () => dispatcherHolder(kube, ns, setup.gateway), { timeoutMs: 30_000 });
+    const seen: { phase: string; checkpoint: number }[] = [];
+    const watch = await kube.watch<CopyJob>(
+      "ferry.dev/v1alpha1",
+      "CopyJob",
+      { namespace: ns, fieldSelector: "metadata.name=one" },
+      (e) => {
+        if (e.type === "MODIFIED")
+          seen.push({
+            phase: e.object.status?.phase ?? "",
+            checkpoint: e.object.status?.checkpoint?.committedPartitions?.length ?? 0,
+          });
+      },
+    );
+    try {
+      await kube.create(jobFor(ns, setup.gateway, "one", { partitions: 1 }));
+      const done = await eventually(
+        "done",
+        async () => {
+          const j = await getJob(kube, ns, "one");
+          return j?.status?.phase === "Succeeded" && j;
+        },
+        { timeoutMs: 30_000 },
+      );
+      await assertExact(setup.container, done, setup.rows, 1);
+      assert.equal(done.status?.checkpoint?.committedPartitions?.length, 1, "the final status lists it");
+      await eventually("the watch saw Succeeded", async () => seen.some((s) => s.phase === "Succeeded"));
+    } finally {
+      watch.abort();
+    }
+    // Progress writes would show as more Running ones; a 100-row copy ends before the first.
+    assert.deepEqual(
+      seen.map((s) => `${s.phase}:${s.checkpoint}`),
+      ["Assigned:0", "Running:0", "Succeeded:1"],
+    );
+  });
+
   test("a DataStore changed between two jobs: the next job uses it as changed (the worker's cache follows)", async (t) => {
     const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
     const setup = await setupGateway(kube, ns, pg, azurite, 100);

@@ -10,7 +10,10 @@
  *    and create-only (blob: one commitBlockList with If-None-Match: *; file share: link() of a
  *    finished temporary file). `fence()` — the agent's check that this worker still holds the job's
  *    attempt — runs right before every commit, and `onPartitionCommitted` must persist the
- *    partition in CopyJob.status.checkpoint before the next one is reported.
+ *    partition in CopyJob.status.checkpoint before the next one is reported. The `last` one (it
+ *    completes the plan) may instead be persisted with the job's final status: the manifest
+ *    follows at once and lists it, and an attempt that dies between the two only copies that
+ *    partition again.
  * 3. A retry skips the partitions of the checkpoint (after checking their part still exists) and
  *    redoes the others. Parts of an interrupted attempt that never reached the checkpoint are
  *    orphans: ignored, then deleted once the manifest is written.
@@ -91,6 +94,8 @@ export interface CommittedPartitionInfo extends CommittedPartition {
   /** The part's name under the sink folder. */
   file: string;
   attempt: number;
+  /** The partition that completes the plan: the manifest comes next (see the header, rule 2). */
+  last?: boolean;
 }
 
 export interface CopyTuning {
@@ -368,6 +373,16 @@ async function copy(run: Run): Promise<CopyResult> {
   );
   progress.emitNow();
 
+  // Reports come one at a time in commit order, so the one that completes the plan is the last.
+  const reported = new Set(committed.keys());
+  const partitionRun: Run = {
+    ...run,
+    reportCommitted: (info) => {
+      reported.add(info.id);
+      return run.reportCommitted({ ...info, last: reported.size === plan.partitions.length });
+    },
+  };
+
   // Copy, up to `parallelism` partitions at once; the first failure stops the others.
   const stop = new AbortController();
   const onOuterAbort = () => stop.abort(run.signal.reason);
@@ -377,7 +392,7 @@ async function copy(run: Run): Promise<CopyResult> {
     await mapLimit(todo, run.job.spec.parallelism ?? 4, async (p) => {
       if (stop.signal.aborted) return;
       try {
-        const info = await copyPartition(run, plan, p, stop.signal, progress);
+        const info = await copyPartition(partitionRun, plan, p, stop.signal, progress);
         committed.set(p.id, info);
       } catch (err) {
         if (firstError === undefined && !(stop.signal.aborted && isAbort(err))) firstError = err;

@@ -118,6 +118,11 @@ describe("PostgreSQL to Azurite, every format, verified row for row", () => {
           committed.map((c) => c.id).sort(),
           result.manifest.parts.map((p) => p.partition),
         );
+        // Only the report that completes the plan says so: the agent persists it with Succeeded.
+        assert.deepEqual(
+          committed.map((c) => c.last === true),
+          [false, false, false, true],
+        );
         const last = progress.at(-1)!;
         assert.equal(last.percent, 100);
         assert.equal(last.partitionsDone, 4);
@@ -210,6 +215,10 @@ describe("exactly once across attempts", () => {
         (err: DataPlaneError) => err.reason === "Fenced" && !err.transient,
       );
       assert.equal(checkpoint.length, 2);
+      assert.ok(
+        checkpoint.every((c) => !c.last),
+        "no report of an attempt that does not finish is the last",
+      );
       // Attempt 2 resumes: the two committed partitions are not read again.
       const committed2: CommittedPartitionInfo[] = [];
       const result = await runCopy({
@@ -221,6 +230,11 @@ describe("exactly once across attempts", () => {
         onPartitionCommitted: async (p) => void committed2.push(p),
       });
       assert.equal(committed2.length, 4);
+      assert.deepEqual(
+        committed2.map((c) => c.last === true),
+        [false, false, false, true],
+        "the last of the resumed attempt's reports completes the plan with the checkpoint's two",
+      );
       assert.deepEqual(
         result.manifest.parts.map((p) => p.attempt),
         [1, 1, 2, 2, 2, 2],
