@@ -195,7 +195,7 @@ describe("agents", () => {
     assert.ok(mostRunning >= 1, "the watch saw the jobs run");
     assert.ok(mostRunning <= 2, `a node ran ${mostRunning} jobs at once with 2 slots`);
     assert.ok(mostHeld > 2, `the queues were used: at most ${mostHeld} jobs on a node with 2 slots`);
-    assert.ok(mostHeld <= 4, `a node held ${mostHeld} jobs with 2 slots and a queue of 2`);
+    assert.ok(mostHeld <= 6, `a node held ${mostHeld} jobs with 2 slots and a queue of 4`);
     const assigned = assignmentsIn(procs);
     assert.equal(assigned.length, names.length, "one assignment per job, no retries");
     for (const p of procs) p.kill("SIGKILL");

@@ -251,11 +251,11 @@ describe("planDispatch with queues: a node holds up to `queue` jobs beyond its s
   for (const c of cases) {
     test(c.name, () => assert.deepEqual(show(planDispatch(c.jobs, c.nodes, NOW)), c.want));
   }
-  test("a node's queue is as deep as its slots", () => {
+  test("a node's queue is twice as deep as its slots", () => {
     const gn = nodeFixture("n1");
     gn.spec.concurrencyLimit = 6;
     const view = nodeView(gn, true);
-    assert.deepEqual([view.limit, view.queue], [6, 6]);
+    assert.deepEqual([view.limit, view.queue], [6, 12]);
     assert.equal(queueDepth(0), 0);
     assert.equal(view.excluded, false);
     assert.equal(nodeView(gn, true, true).excluded, true, "a draining node takes nothing more");

@@ -152,7 +152,7 @@ export function dispatchReport(r: DispatchResult): string {
     "Each job copies a five-row PostgreSQL query to a CSV file in a local folder (a real copy).",
     "Times are when a watch in a thread of its own first saw each phase; created = the earlier of",
     "the create call's answer and that watch. A job takes a slot when seen Running (a node holds up",
-    "to as many jobs again Assigned, waiting in its queue); runnable = max(created, when the slot it",
+    "to twice as many jobs again Assigned, waiting in its queue); runnable = max(created, when the slot it",
     "took freed), slots pooled over the gateway, the longest-free taken first (an upper bound on",
     "dispatcher overhead). Writes: the API server's audit log for the gateway's namespace, first create to last",
     "job final; requests: its apiserver_request_total over the same window. CPU: /proc times of",

@@ -37,12 +37,16 @@ const EXCLUDED_STATES = new Set(["Offline", "Upgrading", "Inactive"]);
 const DEFAULT_LIMIT = 1;
 
 /**
- * Jobs a node with `limit` slots may hold waiting: as many as its slots, so that a node that
- * empties all its slots at once (tiny jobs) still starts a full round without the dispatcher. Each
- * waiting job is at most one job's run away from a slot, on its node or one that frees first.
+ * Jobs a node with `limit` slots may hold waiting: twice its slots, so that a node that empties
+ * all its slots at once (tiny jobs) starts two full rounds without the dispatcher, whose refill
+ * takes a watch hop and a write. With one round (a queue as deep as the slots), a loaded machine's
+ * nodes ran dry while the refill was on its way: 50 of 1000 tiny jobs then took those two writes
+ * after their slot freed, and set the dispatch p99 (bench/RESULTS.md, 351 against 202-206 ms). A
+ * waiting job never waits for a slot that frees elsewhere first (it moves), and waits on behind
+ * long jobs only until it is stuck.
  */
 export function queueDepth(limit: number): number {
-  return Math.max(0, limit);
+  return Math.max(0, 2 * limit);
 }
 
 /**

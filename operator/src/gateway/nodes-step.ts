@@ -47,8 +47,8 @@ interface JobCounts {
 }
 
 /**
- * The gateway's jobs by where they are. The dispatcher gives a node up to as many jobs again as it
- * has slots, to start the moment a slot frees (agent/src/policy/dispatch.ts): a node's jobs beyond
+ * The gateway's jobs by where they are. The dispatcher gives a node up to twice as many jobs again
+ * as it has slots, to start the moment a slot frees (agent/src/policy/dispatch.ts): a node's jobs beyond
  * its limit wait, as Pending ones do, and count as demand for the autoscaler and autotuner.
  * `limitOf` is each node's concurrency limit.
  */
