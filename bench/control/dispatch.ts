@@ -157,7 +157,7 @@ export async function runDispatch(cluster: BenchCluster, o: DispatchOptions): Pr
       slots: o.agents * o.perNode,
       totalMs: lastFinal(seen) - t0,
       createMs,
-      latency: latencies(seen, born, o.agents * o.perNode),
+      latency: latencies(seen, born, o.agents * o.perNode, t0 + createMs),
       seen: seen.map((j) => ({ ...j, created: born.get(j.name) ?? j.seen })),
       phases,
       retried: seen.filter((j) => j.attempt > 1).length,

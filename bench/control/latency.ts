@@ -26,6 +26,9 @@ export interface Latencies {
   fromQueue: number[];
   /** runnable → Running of the others, assigned once runnable (the first round of slots, mostly). */
   assignedLate: number[];
+  /** runnable → Running of the jobs seen Running before the last create was answered, and after. */
+  duringCreates: number[];
+  afterCreates: number[];
   /** Starts seen with no slot known to be free: a node over its limit, or observations out of order (expected 0). */
   unexplained: number;
 }
@@ -39,7 +42,13 @@ export function finishedAt(job: JobTimes): number | undefined {
  * `created` maps a job name to when it came into existence (the earlier of the create call's
  * response and the watch's first sight of it).
  */
-export function latencies(jobs: JobTimes[], created: Map<string, number>, slots: number): Latencies {
+export function latencies(
+  jobs: JobTimes[],
+  created: Map<string, number>,
+  slots: number,
+  /** When the last create was answered (ms since the epoch). */
+  createsEnd: number,
+): Latencies {
   type Step = { at: number; kind: "free" | "start"; job: JobTimes };
   const steps: Step[] = [];
   for (const job of jobs) {
@@ -54,7 +63,15 @@ export function latencies(jobs: JobTimes[], created: Map<string, number>, slots:
   // Oldest free slot first; the initial slots were free before anything existed.
   const free: number[] = Array.from({ length: slots }, () => Number.NEGATIVE_INFINITY);
   let head = 0;
-  const out: Latencies = { queued: [], toRunning: [], fromQueue: [], assignedLate: [], unexplained: 0 };
+  const out: Latencies = {
+    queued: [],
+    toRunning: [],
+    fromQueue: [],
+    assignedLate: [],
+    duringCreates: [],
+    afterCreates: [],
+    unexplained: 0,
+  };
   for (const step of steps) {
     if (step.kind === "free") {
       free.push(step.at);
@@ -73,6 +90,7 @@ export function latencies(jobs: JobTimes[], created: Map<string, number>, slots:
     out.queued.push(step.at - born);
     const waited = job.phases.Assigned !== undefined && job.phases.Assigned < runnable;
     (waited ? out.fromQueue : out.assignedLate).push(step.at - runnable);
+    (step.at <= createsEnd ? out.duringCreates : out.afterCreates).push(step.at - runnable);
   }
   return out;
 }

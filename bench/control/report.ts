@@ -63,6 +63,18 @@ export function dispatchReport(r: DispatchResult): string {
         "",
         "",
       ],
+      [
+        `… of which started while jobs were still being created (${lat.duringCreates.length} jobs)`,
+        ...spread(lat.duringCreates),
+        "",
+        "",
+      ],
+      [
+        `… of which started after the last create (${lat.afterCreates.length} jobs)`,
+        ...spread(lat.afterCreates),
+        "",
+        "",
+      ],
     ],
   );
   const summary = table(
