@@ -12,14 +12,18 @@ const WHY: { match: RegExp; note: string }[] = [
       "end (two memchr calls) and adds MurmurHash3 of its bytes to the part's content checksum, ~160 ns " +
       "a row, where it used to split, JSON-encode and sha256 every row (~2.5 us; 0.21x the pipe then). " +
       "What is left: (1) the canonical projection — the fast path asks PostgreSQL for every value in its " +
-      "canonical text (timestamps as ISO 8601 with T and Z through two replace() calls, booleans as " +
-      "true/false), and row (a') shows that costs the source itself: PostgreSQL alone no longer reaches " +
-      "0.9x the plain pipe; (2) on 2 cores, the agent's own CPU competes with PostgreSQL and Azurite, " +
+      "canonical text (timestamptz shifted to UTC and printed as a timestamp, one replace() and a Z; " +
+      "booleans as true/false), and row (a') shows that costs the source itself: its cheapest measured " +
+      "form (postgresProjection) still adds ~150 ms per 1 M rows of this table to PostgreSQL's ~450, so " +
+      "PostgreSQL alone reaches only 0.8-0.9x the plain pipe, and the copy's stream cannot be faster " +
+      "than its source; (2) on 2 cores, the agent's own CPU competes with PostgreSQL and Azurite, " +
       "which the pipe already fills. Profile (2 x 1 M rows): per row ~0.15 us MurmurHash3, ~0.09 us the " +
       "file sha256, ~0.06 us stripping COPY's message headers (postgres-copy-out.ts, which replaced " +
       "pg-copy-streams and its Buffer per row: the copy's agent CPU went from 550-760 to 460-570 ms per " +
-      "1 M rows), GC and the socket writes to Azurite. What would close it: canonical timestamps " +
-      "PostgreSQL prints natively (a change of the canonical text, every connector and format).",
+      "1 M rows), GC and the socket writes to Azurite. The attempt's fixed part is ~60-80 ms (the plan, " +
+      "~25 ms on the connection the partition then reuses; the checkpoint, manifest and status). What " +
+      "would close it: canonical timestamps PostgreSQL prints natively (a change of the canonical text, " +
+      "every connector and format), or cores of its own for the source.",
   },
   {
     match: /^Ferry JsonLines/,
