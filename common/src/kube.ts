@@ -65,6 +65,9 @@ interface StatusBody {
   details?: { causes?: StatusCause[] };
 }
 
+/** Answers of 429 (Too Many Requests) a request waits out, each for its Retry-After, before failing. */
+const TOO_MANY_REQUESTS_ATTEMPTS = 6;
+
 function errorFrom(status: number, text: string): KubeError {
   let parsed: StatusBody = {};
   try {
@@ -243,25 +246,45 @@ class RestKube implements Kube {
       };
     }
     const send = url.protocol === "https:" ? https.request : http.request;
-    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = send(url, options, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
+    for (let attempt = 1; ; attempt++) {
+      const { status, text, retryAfter } = await new Promise<{
+        status: number;
+        text: string;
+        retryAfter: string | undefined;
+      }>((resolve, reject) => {
+        const req = send(url, options, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              text: Buffer.concat(chunks).toString("utf8"),
+              retryAfter: res.headers["retry-after"],
+            }),
+          );
+          res.on("error", reject);
+        });
+        req.on("error", reject);
+        // A connection that stalls (a dead peer sends no RST) would otherwise hold the caller, e.g.
+        // a reconcile worker or a lease renewal, forever. Idle time, not total: big lists still work.
+        req.setTimeout(REQUEST_IDLE_TIMEOUT_MS, () =>
+          req.destroy(new Error(`${method} ${path}: no response for ${REQUEST_IDLE_TIMEOUT_MS} ms`)),
         );
-        res.on("error", reject);
+        req.end(payload);
       });
-      req.on("error", reject);
-      // A connection that stalls (a dead peer sends no RST) would otherwise hold the caller, e.g.
-      // a reconcile worker or a lease renewal, forever. Idle time, not total: big lists still work.
-      req.setTimeout(REQUEST_IDLE_TIMEOUT_MS, () =>
-        req.destroy(new Error(`${method} ${path}: no response for ${REQUEST_IDLE_TIMEOUT_MS} ms`)),
-      );
-      req.end(payload);
-    });
-    if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
-    throw errorFrom(status, text);
+      if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
+      // 429: the server did not take the request (priority and fairness rejected it, or the
+      // storage of a resource just added is still initializing) and says when to come back, so
+      // any verb may be sent again, as client-go does. Jittered over up to twice that wait, so the
+      // requests a burst had turned away do not all come back in the same instant.
+      if (status === 429 && attempt < TOO_MANY_REQUESTS_ATTEMPTS) {
+        const seconds = Number(retryAfter);
+        const waitMs = Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 10) * 1000 : 1000;
+        await new Promise((r) => setTimeout(r, waitMs * (1 + Math.random())));
+        continue;
+      }
+      throw errorFrom(status, text);
+    }
   }
 
   #groupPath(apiVersion: string): string {

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
+import https from "node:https";
 import { test } from "node:test";
-import { isConflict, KubeError, type KubeObject, type WatchEvent } from "@ferry/common/kube";
-import { compactEtcd, eventually, installCrds, testNamespace } from "@ferry/hack/testing";
+import { kubeconfigAccess } from "@ferry/common";
+import {
+  connectWithToken,
+  isConflict,
+  KubeError,
+  type KubeObject,
+  type WatchEvent,
+} from "@ferry/common/kube";
+import { compactEtcd, eventually, installCrds, testKubeconfig, testNamespace } from "@ferry/hack/testing";
 
 interface ConfigMap extends KubeObject {
   data?: Record<string, string>;
@@ -159,5 +167,105 @@ test("server-side apply of the status subresource, with a resourceVersion precon
       "status",
     ),
     (err) => isConflict(err),
+  );
+});
+
+test("a request the API server turns away with 429 (priority and fairness) is sent again after its Retry-After", async (t) => {
+  const { kube, namespace } = await testNamespace(t);
+  const raw = kube as unknown as { request<T>(method: string, path: string, body?: unknown): Promise<T> };
+  // A ServiceAccount whose requests go to a priority level of its own: about 3 seats, no queue.
+  await kube.create({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "throttled", namespace } });
+  await kube.create({
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: { name: "read", namespace },
+    rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list"] }],
+  } as KubeObject);
+  await kube.create({
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name: "read", namespace },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "read" },
+    subjects: [{ kind: "ServiceAccount", name: "throttled", namespace }],
+  } as KubeObject);
+  const flow = "flowcontrol.apiserver.k8s.io/v1";
+  const name = `ferry-test-${namespace}`;
+  await kube.create({
+    apiVersion: flow,
+    kind: "PriorityLevelConfiguration",
+    metadata: { name },
+    spec: {
+      type: "Limited",
+      limited: {
+        nominalConcurrencyShares: 1,
+        lendablePercent: 0,
+        borrowingLimitPercent: 0,
+        limitResponse: { type: "Reject" },
+      },
+    },
+  } as KubeObject);
+  t.after(() => kube.delete({ apiVersion: flow, kind: "PriorityLevelConfiguration", name }));
+  await kube.create({
+    apiVersion: flow,
+    kind: "FlowSchema",
+    metadata: { name },
+    spec: {
+      priorityLevelConfiguration: { name },
+      matchingPrecedence: 100,
+      distinguisherMethod: { type: "ByUser" },
+      rules: [
+        {
+          subjects: [{ kind: "ServiceAccount", serviceAccount: { name: "throttled", namespace } }],
+          resourceRules: [{ verbs: ["*"], apiGroups: ["*"], resources: ["*"], namespaces: ["*"] }],
+        },
+      ],
+    },
+  } as KubeObject);
+  t.after(() => kube.delete({ apiVersion: flow, kind: "FlowSchema", name }));
+  for (let i = 0; i < 20; i++) await kube.create(cm(namespace, `c${i}`, { v: "x".repeat(2000) }));
+  const { status } = await raw.request<{ status: { token: string } }>(
+    "POST",
+    `/api/v1/namespaces/${namespace}/serviceaccounts/throttled/token`,
+    { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 600 } },
+  );
+  const access = kubeconfigAccess(testKubeconfig());
+  const throttled = connectWithToken(access.server, access.caPem!, status.token);
+  // The server's own count of what it turned away at this level.
+  const rejected = async () => {
+    const options: https.RequestOptions = { method: "GET" };
+    await access.apply(options);
+    const text = await new Promise<string>((resolve, reject) => {
+      https
+        .request(new URL(`${access.server}/metrics`), options, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+          res.on("error", reject);
+        })
+        .on("error", reject)
+        .end();
+    });
+    let n = 0;
+    for (const line of text.split("\n"))
+      if (line.startsWith("apiserver_flowcontrol_rejected_requests_total{") && line.includes(`"${name}"`))
+        n += Number(line.split(" ").at(-1));
+    return n;
+  };
+  // Bursts of 30 lists at once, until the server has turned some away (the level's configuration
+  // takes a moment to apply): each of them still answered the caller.
+  await eventually(
+    "the priority level turning requests away",
+    async () => {
+      const results = await Promise.allSettled(
+        Array.from({ length: 30 }, () => throttled.list<ConfigMap>("v1", "ConfigMap", namespace)),
+      );
+      for (const r of results) {
+        if (r.status === "rejected") throw new Error(`a list failed: ${(r.reason as Error).message}`);
+        // The 20 made here (every namespace also holds kube-root-ca.crt).
+        assert.equal(r.value.filter((c) => /^c\d+$/.test(c.metadata.name)).length, 20);
+      }
+      return (await rejected()) > 0;
+    },
+    { timeoutMs: 60_000, intervalMs: 200 },
   );
 });
