@@ -262,6 +262,18 @@ describe("PostgreSQL read paths and partitions", () => {
   });
   after(() => db.client.end());
 
+  /** Copies table p (3001 rows) to the share as `job` says, and checks that every row came. */
+  const copyP = async (job: ReturnType<typeof copyJob>) => {
+    const r = await runCopy({
+      job,
+      source: postgresStore(server, db.name),
+      sink: fileStore(share),
+      attempt: 1,
+    });
+    assert.equal(r.output.rows, 3001);
+    return r;
+  };
+
   const readAll = async (source: PostgresSource, plan: PartitionPlan, format: "Csv" | "JsonLines") => {
     const parts: { kind: string; rows: Row[]; bytes: Buffer }[] = [];
     for (const partition of plan.partitions) {
@@ -325,13 +337,7 @@ describe("PostgreSQL read paths and partitions", () => {
         { format },
       );
       job.spec.parallelism = parallelism;
-      const r = await runCopy({
-        job,
-        source: postgresStore(server, db.name),
-        sink: fileStore(share),
-        attempt: 1,
-      });
-      assert.equal(r.output.rows, 3001);
+      await copyP(job);
       return (await settled()) - before;
     };
     assert.equal(await copyWith("Csv", 1, 4), 1, "one partition: the plan's connection reads it");
@@ -383,14 +389,7 @@ describe("PostgreSQL read paths and partitions", () => {
         },
         { format, ...(csv ? { csv } : {}) },
       );
-      const r = await runCopy({
-        job,
-        source: postgresStore(server, db.name),
-        sink: fileStore(share),
-        attempt: 1,
-      });
-      assert.equal(r.output.rows, 3001);
-      return r.output.contentChecksum;
+      return (await copyP(job)).output.contentChecksum;
     };
     const plan = await new PostgresSource(postgresStore(server, db.name)).plan({ table: "p" }, planContext());
     const other = { delimiter: ";", nullValue: "NULL" };
