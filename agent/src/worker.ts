@@ -237,7 +237,19 @@ export class Worker {
     this.#runs.set(name, run);
     this.#runningGauge.set({}, this.#runs.size);
     run.done = this.#run(job, run)
-      .catch((err: unknown) => this.#o.log.error({ err, job: name }, "job run failed unexpectedly"))
+      .catch(async (err: unknown) => {
+        // A status write that failed (the API server unreachable) or a bug: the attempt must not
+        // stay this node's in the API with nobody running it, so it is handed back once it can be.
+        const log = this.#o.log.child({ job: name, node: this.#o.node, attempt: run.attempt });
+        log.error({ err }, "job run failed unexpectedly; handing the attempt back");
+        await this.#abandon(
+          name,
+          run.attempt,
+          log,
+          "StatusUnwritten",
+          `attempt ${run.attempt} ended without its status written: ${(err as Error)?.message ?? err}`,
+        );
+      })
       .finally(() => {
         this.#ended.add(`${name}#${run.attempt}`);
         this.#runs.delete(name);

@@ -6,7 +6,7 @@
  *   Pending ──assign──▶ Assigned ──start──▶ Running ──▶ Succeeded | Failed
  *      ▲                 │   ▲ │                 │
  *      │                 │   └─┘ move (waited for a slot, another node's freed first)
- *      └──── requeue (NodeLost, NodeShutdown, NodeRestarted, LeaseExpired) ┘   retry in place: Running ▶ Assigned(n+1)
+ *      └──── requeue (NodeLost, NodeShutdown, NodeRestarted, LeaseExpired, Fenced, StatusUnwritten) ┘   retry in place: Running ▶ Assigned(n+1)
  */
 
 import { metaTime, setCondition } from "@ferry/common/runtime";
