@@ -85,6 +85,8 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
   // Actions whose write has not answered yet, by job.
   const inflight = new Map<string, DispatchAction>();
   const writes = new Set<Promise<void>>();
+  /** Writes in flight that give a node's free slots, by node. */
+  const slotWrites = new Map<string, Set<Promise<void>>>();
   // Objects this dispatcher wrote, until its informer catches up: the next pass must not plan from
   // the cache's older copy (it would only be refused, but it would also misjudge the load).
   const written = new Map<string, CopyJob>();
@@ -160,7 +162,17 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
     const byName = new Map(all.map((j) => [j.metadata.name, j]));
     for (const action of planAround(inflight, all, views, new Date(now), MAX_IN_FLIGHT - inflight.size)) {
       inflight.set(action.job, action);
-      const write = carryOut(action, byName.get(action.job))
+      // A job for a node's queue waits for that node's free-slot writes (DispatchAction): the
+      // worker then sees the jobs it may start before any that must wait behind them.
+      const toSlot = (action.type === "assign" || action.type === "move") && !action.queued;
+      const node = action.type === "assign" || action.type === "move" ? action.node : "";
+      const ahead = !toSlot && node ? [...(slotWrites.get(node) ?? [])] : [];
+      const viewed = byName.get(action.job);
+      const write = (
+        ahead.length > 0
+          ? Promise.allSettled(ahead).then(() => carryOut(action, viewed))
+          : carryOut(action, viewed)
+      )
         .catch((err: unknown) => {
           if (!signal.aborted)
             log.warn({ err, job: action.job, action: action.type }, "dispatch action failed");
@@ -168,10 +180,16 @@ export async function runDispatcher(options: DispatcherOptions, signal: AbortSig
         .finally(() => {
           inflight.delete(action.job);
           writes.delete(write);
+          slotWrites.get(node)?.delete(write);
           // The job's new state (or its refusal) may free or take a slot: plan again.
           poke();
         });
       writes.add(write);
+      if (toSlot) {
+        const set = slotWrites.get(node) ?? new Set<Promise<void>>();
+        set.add(write);
+        slotWrites.set(node, set);
+      }
     }
   }
 

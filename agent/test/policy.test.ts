@@ -251,6 +251,37 @@ describe("planDispatch with queues: a node holds up to `queue` jobs beyond its s
   for (const c of cases) {
     test(c.name, () => assert.deepEqual(show(planDispatch(c.jobs, c.nodes, NOW)), c.want));
   }
+  test("an assignment or move to a queue says so (the dispatcher writes it after the node's free slots)", () => {
+    const jobs = [
+      job("a", { created: "2025-01-01T10:00:00Z" }),
+      job("b", { created: "2025-01-01T10:01:00Z" }),
+      job("c", { created: "2025-01-01T10:02:00Z" }),
+    ];
+    const actions = planDispatch(jobs, [node("n1", { limit: 1, queue: 2 })], NOW);
+    assert.deepEqual(
+      actions.map((a) => [a.job, a.type === "assign" && a.queued === true]),
+      [
+        ["a", false],
+        ["b", true],
+        ["c", true],
+      ],
+    );
+    // A stuck job moves to another node's queue as queued; one moving to a free slot does not.
+    const waiting = job("w", { status: on("n1", 1, "Assigned", "2025-01-01T11:00:00Z") });
+    const held = [job("r", { status: on("n1") }), waiting];
+    const stuck = planDispatch(
+      [...held, job("r2", { status: on("n2") })],
+      [node("n1", { limit: 1, queue: 2, cordoned: true }), node("n2", { limit: 1, queue: 2 })],
+      NOW,
+    );
+    assert.deepEqual(stuck, [{ type: "move", job: "w", from: "n1", node: "n2", queued: true }]);
+    const free = planDispatch(
+      held,
+      [node("n1", { limit: 1, queue: 2 }), node("n2", { limit: 1, queue: 2 })],
+      NOW,
+    );
+    assert.deepEqual(free, [{ type: "move", job: "w", from: "n1", node: "n2" }]);
+  });
   test("a node's queue is twice as deep as its slots", () => {
     const gn = nodeFixture("n1");
     gn.spec.concurrencyLimit = 6;

@@ -27,9 +27,14 @@ export interface NodeView {
   queue: number;
 }
 
+/**
+ * `queued`: the job goes to the node's queue, not to a free slot. The dispatcher writes such an
+ * action only once its assignments to that node's free slots are answered: a worker with a free
+ * slot starts the first job it sees, so a queued job seen first would jump the line.
+ */
 export type DispatchAction =
-  | { type: "assign"; job: string; node: string }
-  | { type: "move"; job: string; from: string; node: string }
+  | { type: "assign"; job: string; node: string; queued?: true }
+  | { type: "move"; job: string; from: string; node: string; queued?: true }
   | { type: "requeue"; job: string; node: string; reason: "NodeLost"; message: string }
   | { type: "fail"; job: string; reason: string; message: string };
 
@@ -207,20 +212,33 @@ export function planDispatch(
   for (const job of line) {
     const from = waiting.get(job.metadata.name);
     if (!from) {
-      const best = leastLoaded(hasSlot) ?? leastLoaded(hasRoom);
+      const slot = leastLoaded(hasSlot);
+      const best = slot ?? leastLoaded(hasRoom);
       // Strict order: when the first job in line finds no place, none after it may jump the queue.
       if (!best) break;
       load.set(best.name, used(best) + 1);
-      actions.push({ type: "assign", job: job.metadata.name, node: best.name });
+      actions.push({
+        type: "assign",
+        job: job.metadata.name,
+        node: best.name,
+        ...(slot ? {} : { queued: true }),
+      });
       continue;
     }
     const since = attemptStart(job.status)?.getTime() ?? now.getTime();
     const stuck = !eligible.includes(from) || now.getTime() - since >= STUCK_AFTER_MS;
-    const to = leastLoaded(hasSlot, from.name) ?? (stuck ? leastLoaded(hasRoom, from.name) : undefined);
+    const slot = leastLoaded(hasSlot, from.name);
+    const to = slot ?? (stuck ? leastLoaded(hasRoom, from.name) : undefined);
     if (!to) continue;
     load.set(from.name, used(from) - 1);
     load.set(to.name, used(to) + 1);
-    actions.push({ type: "move", job: job.metadata.name, from: from.name, node: to.name });
+    actions.push({
+      type: "move",
+      job: job.metadata.name,
+      from: from.name,
+      node: to.name,
+      ...(slot ? {} : { queued: true }),
+    });
   }
   return actions;
 }
