@@ -70,12 +70,13 @@ const on = (
   attempts: [{ attempt, node: n, result: "Running", startTime }],
 });
 
+/** An action as a line; "(queue)" when it sends the job to a queue rather than a free slot. */
 const show = (actions: DispatchAction[]) =>
   actions.map((a) =>
     a.type === "assign"
-      ? `assign ${a.job} ${a.node}`
+      ? `assign ${a.job} ${a.node}${a.queued ? " (queue)" : ""}`
       : a.type === "move"
-        ? `move ${a.job} ${a.from} ${a.node}`
+        ? `move ${a.job} ${a.from} ${a.node}${a.queued ? " (queue)" : ""}`
         : `${a.type} ${a.job} ${a.reason}`,
   );
 
@@ -159,13 +160,13 @@ describe("planDispatch with queues: a node holds up to `queue` jobs beyond its s
       name: "no free slot: the queue with room takes the first job, a full one no more",
       jobs: [job("r", { status: on("n1") }), job("a", { created: "2025-01-01T10:00:00Z" }), job("b")],
       nodes: [q("n1")],
-      want: ["assign a n1"],
+      want: ["assign a n1 (queue)"],
     },
     {
       name: "a free slot anywhere comes before any queue",
       jobs: [job("r", { status: on("n1") }), job("a", { created: "2025-01-01T10:00:00Z" }), job("b")],
       nodes: [q("n1"), q("n2")],
-      want: ["assign a n2", "assign b n1"],
+      want: ["assign a n2", "assign b n1 (queue)"],
     },
     {
       name: "a waiting job moves to a node whose slot freed",
@@ -181,7 +182,7 @@ describe("planDispatch with queues: a node holds up to `queue` jobs beyond its s
         job("p", { created: "2025-01-01T11:00:00Z" }),
       ],
       nodes: [q("n1"), q("n2")],
-      want: ["move w n1 n2", "assign p n1"],
+      want: ["move w n1 n2", "assign p n1 (queue)"],
     },
     {
       name: "the waiting ones are the last in order: the first Assigned beyond Running takes the slot",
@@ -211,7 +212,7 @@ describe("planDispatch with queues: a node holds up to `queue` jobs beyond its s
         job("r2", { status: on("n2") }),
       ],
       nodes: [q("n1"), q("n2")],
-      want: ["move w n1 n2"],
+      want: ["move w n1 n2 (queue)"],
     },
     {
       name: "a job waiting on a cordoned node moves to another queue at once",
@@ -221,7 +222,7 @@ describe("planDispatch with queues: a node holds up to `queue` jobs beyond its s
         job("r2", { status: on("n2") }),
       ],
       nodes: [q("n1", { cordoned: true }), q("n2")],
-      want: ["move w n1 n2"],
+      want: ["move w n1 n2 (queue)"],
     },
     {
       name: "a retry in place holds its slot and never moves; the job behind it waits",
@@ -251,37 +252,6 @@ describe("planDispatch with queues: a node holds up to `queue` jobs beyond its s
   for (const c of cases) {
     test(c.name, () => assert.deepEqual(show(planDispatch(c.jobs, c.nodes, NOW)), c.want));
   }
-  test("an assignment or move to a queue says so (the dispatcher writes it after the node's free slots)", () => {
-    const jobs = [
-      job("a", { created: "2025-01-01T10:00:00Z" }),
-      job("b", { created: "2025-01-01T10:01:00Z" }),
-      job("c", { created: "2025-01-01T10:02:00Z" }),
-    ];
-    const actions = planDispatch(jobs, [node("n1", { limit: 1, queue: 2 })], NOW);
-    assert.deepEqual(
-      actions.map((a) => [a.job, a.type === "assign" && a.queued === true]),
-      [
-        ["a", false],
-        ["b", true],
-        ["c", true],
-      ],
-    );
-    // A stuck job moves to another node's queue as queued; one moving to a free slot does not.
-    const waiting = job("w", { status: on("n1", 1, "Assigned", "2025-01-01T11:00:00Z") });
-    const held = [job("r", { status: on("n1") }), waiting];
-    const stuck = planDispatch(
-      [...held, job("r2", { status: on("n2") })],
-      [node("n1", { limit: 1, queue: 2, cordoned: true }), node("n2", { limit: 1, queue: 2 })],
-      NOW,
-    );
-    assert.deepEqual(stuck, [{ type: "move", job: "w", from: "n1", node: "n2", queued: true }]);
-    const free = planDispatch(
-      held,
-      [node("n1", { limit: 1, queue: 2 }), node("n2", { limit: 1, queue: 2 })],
-      NOW,
-    );
-    assert.deepEqual(free, [{ type: "move", job: "w", from: "n1", node: "n2" }]);
-  });
   test("a node's queue is twice as deep as its slots", () => {
     const gn = nodeFixture("n1");
     gn.spec.concurrencyLimit = 6;
@@ -345,8 +315,8 @@ describe("planAround: the next pass while writes are in flight", () => {
     assert.deepEqual(show(planAround(inFlight, burst, both, NOW, 16)), [
       "assign j4 b1",
       "assign j5 b1",
-      "assign j6 b1",
-      "assign j7 b1",
+      "assign j6 b1 (queue)",
+      "assign j7 b1 (queue)",
     ]);
   });
   test("a take-back in flight is not repeated", () => {
