@@ -3,7 +3,7 @@
  * one object maps to the keys to reconcile. No decisions here; those are in the controllers and
  * the policies.
  */
-import type { Kube, KubeObject, Lease, Pod, Secret } from "@ferry/common";
+import type { Kube, KubeObject, Lease, Pod, Role, RoleBinding, Secret, ServiceAccount } from "@ferry/common";
 import type { Metrics } from "@ferry/common/runtime";
 import { Manager, type WatchSpec } from "@ferry/common/runtime";
 import type { CopyJob, DataStore, GatewayNode, LogicalGateway } from "@ferry/crds";
@@ -15,6 +15,7 @@ import { LABEL_GATEWAY, LABEL_NODE, nodeLeaseName } from "./model/names.ts";
 import { nodeController } from "./node/controller.ts";
 
 const FERRY = "ferry.dev/v1alpha1";
+const RBAC = "rbac.authorization.k8s.io/v1";
 /** Only what Ferry made: the operator never caches every Secret, Pod or Lease of the cluster. */
 const OURS = "app.kubernetes.io/part-of=ferry";
 
@@ -50,6 +51,9 @@ export function buildOperator(options: OperatorOptions): Manager {
     secrets: manager.informer<Secret>("v1", "Secret", { labelSelector: OURS }).store,
     leases: manager.informer<Lease>("coordination.k8s.io/v1", "Lease", { labelSelector: OURS }).store,
     pods: manager.informer<Pod>("v1", "Pod", { labelSelector: OURS }).store,
+    serviceAccounts: manager.informer<ServiceAccount>("v1", "ServiceAccount", { labelSelector: OURS }).store,
+    roles: manager.informer<Role>(RBAC, "Role", { labelSelector: OURS }).store,
+    roleBindings: manager.informer<RoleBinding>(RBAC, "RoleBinding", { labelSelector: OURS }).store,
   };
 
   const self = (o: KubeObject) => key(o.metadata.namespace, o.metadata.name);
@@ -64,6 +68,10 @@ export function buildOperator(options: OperatorOptions): Manager {
     { apiVersion: FERRY, kind: "DataStore", toKeys: toGateway },
     { apiVersion: "v1", kind: "Secret", labelSelector: OURS, toKeys: toGateway },
     { apiVersion: "coordination.k8s.io/v1", kind: "Lease", labelSelector: OURS, toKeys: toGateway },
+    // The agents' identity: a change by someone else, or a deletion, is put back at once.
+    { apiVersion: "v1", kind: "ServiceAccount", labelSelector: OURS, toKeys: toGateway },
+    { apiVersion: RBAC, kind: "Role", labelSelector: OURS, toKeys: toGateway },
+    { apiVersion: RBAC, kind: "RoleBinding", labelSelector: OURS, toKeys: toGateway },
   ];
   const nodesOf = (gw: KubeObject) =>
     caches.nodes

@@ -14,6 +14,7 @@ import {
 import type { LogicalGateway } from "@ferry/crds";
 import { gatewayFixture } from "@ferry/crds/fixtures";
 import { eventually, installCrds, testNamespace } from "@ferry/hack/testing";
+import { notingApplies } from "./support/noting-kube.ts";
 import { runOperator } from "./support/operator.ts";
 
 const FERRY = "ferry.dev/v1alpha1";
@@ -108,4 +109,61 @@ test("the registration key grants the gateway's objects only, and rotation revok
     events.some((e) => e.reason === "RegistrationKeyRotated"),
     "the rotation is an Event",
   );
+});
+
+test("a settled gateway's reconciles apply none of its agents' objects, and a changed or deleted Role comes back", async (t) => {
+  const { kube, namespace } = await testNamespace(t);
+  await installCrds(kube);
+  await kube.create(
+    gatewayFixture("east", (g: LogicalGateway) => {
+      g.metadata.namespace = namespace;
+      g.spec = { nodes: { min: 0, max: 0 } };
+    }),
+  );
+  const noting = notingApplies(kube);
+  // Applies of whole objects; the status has its own rule (gateway-status.test.ts).
+  const applied = () => noting.applied.filter((a) => !a.what.endsWith("/status")).map((a) => a.what);
+  const operator = await runOperator(t, noting.kube, namespace);
+  await keyOf(kube, namespace, "initial");
+  const reconciles = () =>
+    operator.metrics
+      .histogram("ferry_reconcile_duration_seconds", "", ["controller"])
+      .get({ controller: "gateway" }).count;
+  let touches = 0;
+  const touch = async () => {
+    const before = reconciles();
+    await kube.mergePatch(
+      { apiVersion: FERRY, kind: "LogicalGateway", namespace, name: "east" },
+      { metadata: { annotations: { "example.com/touched": String(++touches) } } },
+    );
+    await eventually("the touch reconciled", async () => reconciles() > before);
+  };
+  // Until the controller-manager has filled the token, a reconcile still has work to do.
+  await eventually("a reconcile that applies nothing", async () => {
+    const before = applied().length;
+    await touch();
+    return applied().length === before;
+  });
+  const settled = applied().length;
+  for (let i = 0; i < 3; i++) await touch();
+  assert.deepEqual(applied().slice(settled), [], "three more reconciles applied nothing");
+
+  // Someone else's change to the agents' Role is undone, and so is its deletion.
+  const roleRef = { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", namespace, name: "east-agent" };
+  const original = await kube.get<KubeObject & { rules: unknown[] }>(roleRef);
+  assert.ok(original && original.rules.length > 0);
+  await kube.mergePatch(roleRef, { rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get"] }] });
+  await eventually("the Role's rules put back", async () => {
+    const role = await kube.get<KubeObject & { rules: unknown[] }>(roleRef);
+    return JSON.stringify(role?.rules) === JSON.stringify(original.rules);
+  });
+  await kube.delete(roleRef);
+  await eventually("the Role recreated", async () => {
+    const role = await kube.get<KubeObject & { rules: unknown[] }>(roleRef);
+    return (
+      role?.metadata.uid !== original.metadata.uid &&
+      JSON.stringify(role?.rules) === JSON.stringify(original.rules)
+    );
+  });
+  assert.ok(applied().slice(settled).includes("Role/east-agent"), "by an apply of the operator's");
 });

@@ -1,4 +1,5 @@
 /** The operator's runtime: informers, work queues, controllers, leader election, status, events, metrics. */
+export { type ApplyWrite, applyUnlessUnchanged } from "./apply.ts";
 export { type Backoff, backoffDelay } from "./backoff.ts";
 export {
   type Condition,
@@ -20,7 +21,7 @@ export { EventRecorder, type EventRecorderOptions, type EventType } from "./even
 export { Informer, type InformerEvent, type InformerSpec, type RestartReason } from "./informer.ts";
 export { objectKey, ownerKeys, selfKey, splitKey } from "./keys.ts";
 export { type LeaderElectionOptions, runLeaderElection } from "./leader.ts";
-export { statusApplyIsNoop } from "./managed-fields.ts";
+export { applyIsNoop, type ManagedFieldsEntry, statusApplyIsNoop } from "./managed-fields.ts";
 export { Counter, Gauge, Histogram, type Labels, Metrics } from "./metrics.ts";
 export { WorkQueue, type WorkQueueOptions } from "./queue.ts";
 export {

@@ -1,6 +1,6 @@
 /**
  * "Would this server-side apply change anything?", answered from the object already read, so an
- * unchanged status costs no request at all.
+ * unchanged status or object costs no request at all.
  *
  * An apply as manager M sets the fields it sends and removes the fields M owned before but no
  * longer sends. So it is a no-op exactly when (1) every field sent equals the stored one, and (2)
@@ -35,12 +35,38 @@ export function statusApplyIsNoop(
   fieldManager: string,
   desired: object,
 ): boolean {
-  const entry = stored.metadata.managedFields?.find(
-    (m) => m.manager === fieldManager && m.operation === "Apply" && m.subresource === "status",
-  );
-  const owned = entry?.fieldsV1?.["f:status"];
+  const owned = appliedFields(stored, fieldManager, "status")?.["f:status"];
   if (!owned) return false;
   return contains(stored.status ?? {}, desired, owned) && covers(owned, desired);
+}
+
+/**
+ * True when a server-side apply of the whole object `desired` (its main resource, not a
+ * subresource) by `fieldManager` would leave `stored` as it is. The object's identity (apiVersion,
+ * kind, name, namespace) is not a field anyone owns, so it is left out of the comparison.
+ */
+export function applyIsNoop(
+  stored: { metadata: { managedFields?: ManagedFieldsEntry[] } },
+  fieldManager: string,
+  desired: { apiVersion?: string; kind?: string; metadata: Record<string, unknown> },
+): boolean {
+  const owned = appliedFields(stored, fieldManager, undefined);
+  if (!owned) return false;
+  const { apiVersion: _v, kind: _k, metadata, ...rest } = desired;
+  const { name: _n, namespace: _ns, resourceVersion: _rv, ...meta } = metadata;
+  const fields = Object.keys(meta).length > 0 ? { ...rest, metadata: meta } : rest;
+  return contains(stored, fields, owned) && covers(owned, fields);
+}
+
+function appliedFields(
+  stored: { metadata: { managedFields?: ManagedFieldsEntry[] } },
+  fieldManager: string,
+  subresource: string | undefined,
+): FieldsV1 | undefined {
+  return stored.metadata.managedFields?.find(
+    (m) =>
+      m.manager === fieldManager && m.operation === "Apply" && (m.subresource ?? "") === (subresource ?? ""),
+  )?.fieldsV1;
 }
 
 function isObject(value: Json): value is Record<string, Json> {

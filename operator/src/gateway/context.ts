@@ -3,7 +3,7 @@
  * from, the client it writes with, and what earlier steps found out for later ones (the public
  * key, the node list). Steps are plain functions of this context; none keeps state of its own.
  */
-import type { Kube, KubeObject, Lease, Pod, Secret } from "@ferry/common";
+import type { Kube, KubeObject, Lease, Pod, Role, RoleBinding, Secret, ServiceAccount } from "@ferry/common";
 import type { Condition, CopyJob, DataStore, GatewayNode, LogicalGateway } from "@ferry/crds";
 import type { Logger } from "pino";
 import type { PodContext } from "../model/pod.ts";
@@ -44,6 +44,9 @@ export interface Caches {
   secrets: Cache<Secret>;
   leases: Cache<Lease>;
   pods: Cache<Pod>;
+  serviceAccounts: Cache<ServiceAccount>;
+  roles: Cache<Role>;
+  roleBindings: Cache<RoleBinding>;
 }
 
 /** What a step tells the reconcile: go on, or stop here and come back later. */

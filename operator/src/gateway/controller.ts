@@ -35,12 +35,17 @@ const STEPS: [string, (ctx: GatewayContext) => Promise<StepOutcome>][] = [
 const SETTLED_REQUEUE_MS = 10_000;
 
 export function gatewayController(deps: GatewayDeps) {
+  /** When this process last wrote each gateway's status (by key): job counts wait on it. */
+  const statusWrites = new Map<string, number>();
   return {
     name: "gateway",
     async reconcile(key: string, context?: { log: Logger }): Promise<ReconcileResult> {
       const { namespace, name } = splitKey(key);
       const gw = deps.caches.gateways.get(namespace, name);
-      if (!gw || gw.metadata.deletionTimestamp) return undefined;
+      if (!gw || gw.metadata.deletionTimestamp) {
+        statusWrites.delete(key);
+        return undefined;
+      }
       const ctx: GatewayContext = {
         gw,
         kube: deps.kube,
@@ -52,6 +57,7 @@ export function gatewayController(deps: GatewayDeps) {
         conditions: [],
       };
       let outcome: StepOutcome;
+      let deferredMs: number | undefined;
       try {
         for (const [step, run] of STEPS) {
           outcome = await run(ctx);
@@ -61,7 +67,10 @@ export function gatewayController(deps: GatewayDeps) {
           }
         }
       } finally {
-        const status = await statusStep(ctx);
+        const written = await statusStep(ctx, statusWrites.get(key));
+        if (written.writtenAtMs !== undefined) statusWrites.set(key, written.writtenAtMs);
+        deferredMs = written.deferredMs;
+        const status = written.status;
         if (deps.gauges) {
           const labels = { namespace: namespace ?? "", gateway: name };
           const n = status.nodes ?? {};
@@ -78,7 +87,8 @@ export function gatewayController(deps: GatewayDeps) {
           deps.gauges.jobs.set({ ...labels, phase: "Running" }, status.jobs?.running ?? 0);
         }
       }
-      return { requeueAfterMs: outcome ? outcome.requeueAfterMs : SETTLED_REQUEUE_MS };
+      const after = outcome ? outcome.requeueAfterMs : SETTLED_REQUEUE_MS;
+      return { requeueAfterMs: Math.min(after, deferredMs ?? after) };
     },
   };
 }

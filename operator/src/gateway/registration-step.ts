@@ -6,6 +6,7 @@
  * registration Secret, and only then delete older token Secrets. Deleting a token Secret revokes
  * its token at once, because the API server checks that a legacy token's Secret still exists.
  */
+import { applyUnlessUnchanged } from "@ferry/common/runtime";
 import {
   credentialKeySecretName,
   LABEL_COMPONENT,
@@ -51,9 +52,23 @@ export function readableSecrets(ctx: GatewayContext): string[] {
 export async function registrationStep(ctx: GatewayContext): Promise<StepOutcome> {
   const { gw, kube } = ctx;
   const namespace = gw.metadata.namespace;
-  await kube.apply(agentServiceAccount(gw), FIELD_MANAGER);
-  await kube.apply(agentRole(gw, readableSecrets(ctx)), FIELD_MANAGER);
-  await kube.apply(agentRoleBinding(gw), FIELD_MANAGER);
+  const name = (o: { metadata: { name: string } }) => o.metadata.name;
+  const account = agentServiceAccount(gw);
+  await applyUnlessUnchanged(
+    kube,
+    account,
+    FIELD_MANAGER,
+    ctx.caches.serviceAccounts.get(namespace, name(account)),
+  );
+  const role = agentRole(gw, readableSecrets(ctx));
+  await applyUnlessUnchanged(kube, role, FIELD_MANAGER, ctx.caches.roles.get(namespace, name(role)));
+  const binding = agentRoleBinding(gw);
+  await applyUnlessUnchanged(
+    kube,
+    binding,
+    FIELD_MANAGER,
+    ctx.caches.roleBindings.get(namespace, name(binding)),
+  );
 
   const rotation = rotationOf(gw.spec.registration?.rotation);
   const tokenName = tokenSecretName(gw.metadata.name, rotation);
@@ -76,9 +91,11 @@ export async function registrationStep(ctx: GatewayContext): Promise<StepOutcome
 
   const current = ctx.caches.secrets.get(namespace, registrationSecretName(gw.metadata.name));
   const rotated = current !== undefined && current.metadata.annotations?.[ANNOTATION_ROTATION] !== rotation;
-  await kube.apply(
+  await applyUnlessUnchanged(
+    kube,
     registrationSecret(gw, { server: ctx.config.registrationServer, caPem, token: tokenValue, rotation }),
     FIELD_MANAGER,
+    current,
   );
 
   // Revoke every older key only now that the new one is in place.

@@ -2,10 +2,14 @@
  * Step (always last): the gateway's status, aggregated from its nodes, its dispatcher Lease and its
  * jobs, plus the conditions the earlier steps reported. Written through the one status writer, so
  * an unchanged status costs no write and a condition keeps its lastTransitionTime until it flips.
+ *
+ * The job counts change with every job a busy gateway starts or ends, and every status write goes
+ * to each agent's watch. A change of the counts alone is therefore written at most once per
+ * JOB_COUNTS_INTERVAL_MS (the reconcile comes back for it); any other change is written at once.
  */
 
-import { applyStatus, setCondition } from "@ferry/common/runtime";
-import type { Condition, LogicalGatewayStatus, NodeState } from "@ferry/crds";
+import { applyStatus, type ManagedFieldsEntry, setCondition, statusApplyIsNoop } from "@ferry/common/runtime";
+import type { Condition, LogicalGateway, LogicalGatewayStatus, NodeState } from "@ferry/crds";
 import { dispatcherLeaseName, registrationSecretName } from "../model/names.ts";
 import { gatewayPhase, majorityVersion } from "../policy/gateway-phase.ts";
 import { FIELD_MANAGER, type GatewayContext, gatewayNodes } from "./context.ts";
@@ -72,10 +76,37 @@ export function gatewayStatus(ctx: GatewayContext): LogicalGatewayStatus {
   };
 }
 
-export async function statusStep(ctx: GatewayContext): Promise<LogicalGatewayStatus> {
+/** The least time between two status writes that change only the job counts. */
+export const JOB_COUNTS_INTERVAL_MS = 1000;
+
+export interface StatusOutcome {
+  /** The status as computed now (written, or due within `deferredMs`). */
+  status: LogicalGatewayStatus;
+  /** Set when only the job counts changed and were left for a reconcile this much later. */
+  deferredMs?: number;
+}
+
+/**
+ * Writes the status unless only its job counts changed less than JOB_COUNTS_INTERVAL_MS after
+ * `lastWriteMs` (this process's last write of it). Returns when it wrote, for the next call.
+ */
+export async function statusStep(
+  ctx: GatewayContext,
+  lastWriteMs: number | undefined,
+): Promise<StatusOutcome & { writtenAtMs?: number }> {
   const { gw } = ctx;
   const status = gatewayStatus(ctx);
-  await applyStatus(
+  const stored = gw as LogicalGateway & { metadata: { managedFields?: ManagedFieldsEntry[] } };
+  const sinceWrite = lastWriteMs === undefined ? Number.POSITIVE_INFINITY : ctx.now.getTime() - lastWriteMs;
+  if (
+    gw.status &&
+    sinceWrite < JOB_COUNTS_INTERVAL_MS &&
+    statusApplyIsNoop(stored, FIELD_MANAGER, { ...status, jobs: gw.status.jobs })
+  ) {
+    if (statusApplyIsNoop(stored, FIELD_MANAGER, status)) return { status };
+    return { status, deferredMs: JOB_COUNTS_INTERVAL_MS - sinceWrite };
+  }
+  const write = await applyStatus(
     ctx.kube,
     { apiVersion: gw.apiVersion, kind: gw.kind, namespace: gw.metadata.namespace, name: gw.metadata.name },
     FIELD_MANAGER,
@@ -91,5 +122,5 @@ export async function statusStep(ctx: GatewayContext): Promise<LogicalGatewaySta
       ready?.message ?? "",
     );
   }
-  return status;
+  return write.written ? { status, writtenAtMs: ctx.now.getTime() } : { status };
 }
