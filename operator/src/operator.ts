@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import type { Caches, Events, OperatorConfig } from "./gateway/context.ts";
 import { gatewayController } from "./gateway/controller.ts";
 import { countedJob } from "./gateway/nodes-step.ts";
+import { JOB_COUNTS_INTERVAL_MS } from "./gateway/status-step.ts";
 import { LABEL_GATEWAY, LABEL_NODE, nodeLeaseName } from "./model/names.ts";
 import { nodeController } from "./node/controller.ts";
 
@@ -64,7 +65,9 @@ export function buildOperator(options: OperatorOptions): Manager {
   const gatewayWatches: WatchSpec[] = [
     { apiVersion: FERRY, kind: "LogicalGateway", toKeys: self },
     { apiVersion: FERRY, kind: "GatewayNode", toKeys: toGateway },
-    { apiVersion: FERRY, kind: "CopyJob", toKeys: toGateway },
+    // Job counts are written at most once per interval anyway (status-step.ts); the autoscaler
+    // and autotuner read the cache when they run, so a second's delay loses them nothing.
+    { apiVersion: FERRY, kind: "CopyJob", toKeys: toGateway, delayMs: JOB_COUNTS_INTERVAL_MS },
     { apiVersion: FERRY, kind: "DataStore", toKeys: toGateway },
     { apiVersion: "v1", kind: "Secret", labelSelector: OURS, toKeys: toGateway },
     { apiVersion: "coordination.k8s.io/v1", kind: "Lease", labelSelector: OURS, toKeys: toGateway },

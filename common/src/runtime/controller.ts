@@ -26,6 +26,12 @@ export interface WatchSpec {
    * object are mapped, so a relabelled object also wakes the owner it left.
    */
   toKeys(object: KubeObject): string[];
+  /**
+   * Reconcile the keys this much later instead of at once: every change within the delay is seen
+   * by one reconcile. For a kind whose objects change far more often than the owner needs to look
+   * (a busy gateway's jobs), so the owner's reconciles do not grow with the changes.
+   */
+  delayMs?: number;
 }
 
 /** Done (undefined), or come back after `requeueAfterMs`. A thrown error retries with backoff. */
@@ -124,7 +130,10 @@ export class Manager {
       informer.on((event) => {
         const keys = new Set(keysOf(event.object));
         if (event.type === "update" && !event.resync) for (const key of keysOf(event.old)) keys.add(key);
-        for (const key of keys) queue.add(key);
+        for (const key of keys) {
+          if (watch.delayMs) queue.addAfter(key, watch.delayMs);
+          else queue.add(key);
+        }
       });
     }
   }

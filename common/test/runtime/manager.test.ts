@@ -181,3 +181,43 @@ test("a change maps to keys of both the old and the new object; informers are sh
     [`${namespace}/first`, `${namespace}/second`].every((k) => reconciled.includes(k)),
   );
 });
+
+test("a watch with delayMs reconciles a burst of changes once, after the delay", async (t) => {
+  const { kube, namespace } = await testNamespace(t);
+  const { manager, stop } = managerFor(t, kube, namespace);
+  const DELAY = 600;
+  const calls: number[] = [];
+  manager.register({
+    name: "coalescing",
+    watches: [
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        labelSelector: `${LABEL}=manager`,
+        // Every ConfigMap wakes one owner key, as a gateway's jobs wake the gateway.
+        toKeys: () => [`${namespace}/owner`],
+        delayMs: DELAY,
+      },
+    ],
+    async reconcile() {
+      calls.push(performance.now());
+      return undefined;
+    },
+  });
+  await manager.start(stop.signal);
+  const first = performance.now();
+  await Promise.all(Array.from({ length: 10 }, (_, i) => kube.create(cm(namespace, `c${i}`))));
+  const span = performance.now() - first;
+  await eventually("the burst reconciled", async () => calls.length >= 1);
+  // Anything late from the burst would come one delay after the first reconcile.
+  await new Promise((resolve) => setTimeout(resolve, DELAY + 200));
+  // One reconcile per delay the creates spanned (one, unless the machine is very slow).
+  assert.ok(
+    calls.length <= 1 + Math.floor(span / DELAY),
+    `ten changes in ${span} ms, ${calls.length} reconciles`,
+  );
+  assert.ok(
+    (calls[0] ?? 0) - first >= DELAY - 5,
+    `reconciled ${(calls[0] ?? 0) - first} ms after the first change`,
+  );
+});
