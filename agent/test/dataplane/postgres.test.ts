@@ -17,6 +17,7 @@ import {
   PostgresSource,
   postgresCanonical,
 } from "../../src/dataplane/connectors/postgres.ts";
+import { IDLE_MS, idlePostgresSessions } from "../../src/dataplane/connectors/postgres-sessions.ts";
 import { CsvEncoder, csvDialect } from "../../src/dataplane/formats/csv.ts";
 import { type DataPlaneError, runCopy } from "../../src/dataplane/index.ts";
 import type { PartitionPlan, Row } from "../../src/dataplane/types.ts";
@@ -331,6 +332,8 @@ describe("PostgreSQL read paths and partitions", () => {
       }
     };
     const copyWith = async (format: "Csv" | "JsonLines", count: number, parallelism: number) => {
+      // Sessions earlier copies left idle would serve this one: count from none.
+      await idlePostgresSessions.close();
       const before = await settled();
       const job = copyJob(
         { dataStoreRef: { name: "pg" }, table: "p", partitioning: { mode: "Column", column: "id", count } },
@@ -346,6 +349,43 @@ describe("PostgreSQL read paths and partitions", () => {
       const used = await copyWith(format, 6, 2);
       assert.ok(used >= 1 && used <= 2, `six partitions, two at a time (${format}): ${used} connections`);
     }
+  });
+
+  test("the next copy of the same store takes the sessions a copy left idle; other credentials do not", async () => {
+    await idlePostgresSessions.close();
+    const backends = async (user: string) => {
+      const r = await db.client.query(
+        "SELECT array_agg(pid ORDER BY pid) AS pids FROM pg_stat_activity WHERE datname = current_database() AND usename = $1 AND application_name = 'ferry'",
+        [user],
+      );
+      return (r.rows[0].pids as number[] | null) ?? [];
+    };
+    const job = () => copyJob({ dataStoreRef: { name: "pg" }, table: "p" }, { format: "Csv" });
+    await copyP(job());
+    const first = await backends(server.user);
+    assert.equal(first.length, 1, "a one-partition copy leaves its one session idle");
+    assert.equal(idlePostgresSessions.size, 1);
+    await copyP(job());
+    assert.deepEqual(await backends(server.user), first, "the second copy used the same backend");
+
+    // Another user of the same database never meets that session.
+    const other = uniqueName("reader");
+    await db.client.query(
+      `CREATE ROLE ${other} LOGIN PASSWORD 'other-secret'; GRANT SELECT ON p TO ${other}`,
+    );
+    await runCopy({
+      job: job(),
+      source: postgresStore(server, db.name, { username: other, password: "other-secret" }),
+      sink: fileStore(share),
+      attempt: 1,
+    });
+    assert.equal((await backends(other)).length, 1, "its own session");
+    assert.equal(idlePostgresSessions.size, 2);
+
+    // Unused, they end.
+    await delay(IDLE_MS + 500);
+    assert.equal(idlePostgresSessions.size, 0);
+    assert.deepEqual(await backends(server.user), [], "the server saw them end");
   });
 
   test("an abort ends a slow plan at once, and its query on the server", async () => {

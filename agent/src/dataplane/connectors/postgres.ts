@@ -59,6 +59,7 @@ import type {
 } from "../types.ts";
 import { canonicalTime, canonicalTimestamp, float32Text, float64Text, valueFromText } from "../values.ts";
 import { copyOut } from "./postgres-copy-out.ts";
+import { IdleSessions, idlePostgresSessions } from "./postgres-sessions.ts";
 
 export const POSTGRES_DEFAULT_PORT = 5432;
 
@@ -325,46 +326,27 @@ function destroySocket(client: pg.Client): void {
   (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
 
-/** How long a copy keeps a connection no read is using (PostgresSource.idle). */
-const IDLE_MS = 2000;
-
 export class PostgresSource implements Source {
   private readonly store: StoreConfig;
-  /**
-   * This copy's connections that are idle: the plan's, and each read's once it ended cleanly (a
-   * COPY to its ReadyForQuery, a cursor to its COMMIT). The next read takes one instead of
-   * connecting, since a connection costs PostgreSQL a backend and an authentication, about 5 ms
-   * of CPU (and the agent 2.5): a one-partition copy then uses one connection, a copy of many
-   * partitions `parallelism` of them. Only this copy's reads share them, all with the session
-   * connectPostgres set up; close() ends them, and so does IDLE_MS without a use.
-   */
-  private readonly idle: { client: pg.Client; timer: NodeJS.Timeout }[] = [];
+  /** Which idle sessions this copy may take (postgres-sessions.ts): same server, database, user. */
+  private readonly sessionKey: string;
   constructor(store: StoreConfig) {
     this.store = store;
+    this.sessionKey = IdleSessions.key(postgresClientConfig(store));
   }
 
   private context(): ErrorContext {
     return postgresContext(this.store);
   }
 
+  /** An idle session with this copy's settings (its plan's, or another copy's), else a new one. */
   private async connect(): Promise<pg.Client> {
-    const kept = this.idle.pop();
-    if (!kept) return connectPostgres(this.store);
-    clearTimeout(kept.timer);
-    return kept.client;
+    return idlePostgresSessions.take(this.sessionKey) ?? connectPostgres(this.store);
   }
 
   /** A connection that is idle (no transaction, no query) goes back for the next read. */
   private release(client: pg.Client): void {
-    const entry = {
-      client,
-      timer: setTimeout(() => {
-        const i = this.idle.indexOf(entry);
-        if (i >= 0) this.idle.splice(i, 1);
-        void client.end().catch(() => {});
-      }, IDLE_MS),
-    };
-    this.idle.push(entry);
+    idlePostgresSessions.put(this.sessionKey, client);
   }
 
   /**
@@ -624,15 +606,8 @@ export class PostgresSource implements Source {
     }
   }
 
-  async close(): Promise<void> {
-    const kept = this.idle.splice(0);
-    await Promise.all(
-      kept.map(({ client, timer }) => {
-        clearTimeout(timer);
-        return client.end().catch(() => {});
-      }),
-    );
-  }
+  /** Its idle sessions stay for the next read (postgres-sessions.ts ends them when unused). */
+  async close(): Promise<void> {}
 }
 
 export const postgresConnector: Connector = {
