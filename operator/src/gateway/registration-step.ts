@@ -6,6 +6,7 @@
  * registration Secret, and only then delete older token Secrets. Deleting a token Secret revokes
  * its token at once, because the API server checks that a legacy token's Secret still exists.
  */
+import type { KubeObject } from "@ferry/common";
 import { applyUnlessUnchanged } from "@ferry/common/runtime";
 import {
   credentialKeySecretName,
@@ -26,6 +27,7 @@ import {
   tokenSecret,
 } from "../model/registration.ts";
 import {
+  type Cache,
   decode,
   FIELD_MANAGER,
   type GatewayContext,
@@ -52,23 +54,12 @@ export function readableSecrets(ctx: GatewayContext): string[] {
 export async function registrationStep(ctx: GatewayContext): Promise<StepOutcome> {
   const { gw, kube } = ctx;
   const namespace = gw.metadata.namespace;
-  const name = (o: { metadata: { name: string } }) => o.metadata.name;
-  const account = agentServiceAccount(gw);
-  await applyUnlessUnchanged(
-    kube,
-    account,
-    FIELD_MANAGER,
-    ctx.caches.serviceAccounts.get(namespace, name(account)),
-  );
-  const role = agentRole(gw, readableSecrets(ctx));
-  await applyUnlessUnchanged(kube, role, FIELD_MANAGER, ctx.caches.roles.get(namespace, name(role)));
-  const binding = agentRoleBinding(gw);
-  await applyUnlessUnchanged(
-    kube,
-    binding,
-    FIELD_MANAGER,
-    ctx.caches.roleBindings.get(namespace, name(binding)),
-  );
+  // Applied only when the watched copy differs: a gateway is reconciled often (jobs, nodes, Leases).
+  const keep = <T extends KubeObject>(desired: T, cache: Cache<T>) =>
+    applyUnlessUnchanged(kube, desired, FIELD_MANAGER, cache.get(namespace, desired.metadata.name));
+  await keep(agentServiceAccount(gw), ctx.caches.serviceAccounts);
+  await keep(agentRole(gw, readableSecrets(ctx)), ctx.caches.roles);
+  await keep(agentRoleBinding(gw), ctx.caches.roleBindings);
 
   const rotation = rotationOf(gw.spec.registration?.rotation);
   const tokenName = tokenSecretName(gw.metadata.name, rotation);
