@@ -60,7 +60,7 @@ export class IdleSessions {
     this.#idle.set(key, list);
   }
 
-  /** Idle sessions now (for tests and the shutdown). */
+  /** How many sessions are idle now. */
   get size(): number {
     let n = 0;
     for (const list of this.#idle.values()) n += list.length;
