@@ -84,16 +84,18 @@ export interface StatusOutcome {
   status: LogicalGatewayStatus;
   /** Set when only the job counts changed and were left for a reconcile this much later. */
   deferredMs?: number;
+  /** Set when this call wrote the status: when (the reconcile's clock), for the next call. */
+  writtenAtMs?: number;
 }
 
 /**
  * Writes the status unless only its job counts changed less than JOB_COUNTS_INTERVAL_MS after
- * `lastWriteMs` (this process's last write of it). Returns when it wrote, for the next call.
+ * `lastWriteMs` (this process's last write of it).
  */
 export async function statusStep(
   ctx: GatewayContext,
   lastWriteMs: number | undefined,
-): Promise<StatusOutcome & { writtenAtMs?: number }> {
+): Promise<StatusOutcome> {
   const { gw } = ctx;
   const status = gatewayStatus(ctx);
   const stored = gw as LogicalGateway & { metadata: { managedFields?: ManagedFieldsEntry[] } };
