@@ -5,12 +5,13 @@
  * time until every job Succeeded, and the API writes and requests per job from the API server's
  * own audit log and request counters.
  */
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CopyJob, GatewayNode } from "@ferry/crds";
 import { copyJobFixture, dataStoreFixture, fileShare, set } from "@ferry/crds/fixtures";
 import { type PostgresServer, startPostgres } from "@ferry/hack/services";
+import { cpuSeconds, serverPid, treeCpuSeconds } from "../src/index.ts";
 import {
   type AuditWrite,
   auditLogOf,
@@ -23,7 +24,7 @@ import {
 import { type BenchCluster, benchGateway, createNamespace, pool, until } from "./cluster.ts";
 import { type Latencies, latencies } from "./latency.ts";
 import { type JobTimes, startObserver } from "./observer.ts";
-import { cpuSeconds, type Proc, startAgent, startOperator, stopAll, waitForLog } from "./processes.ts";
+import { type Proc, startAgent, startOperator, stopAll, waitForLog } from "./processes.ts";
 
 export interface DispatchOptions {
   jobs: number;
@@ -180,7 +181,7 @@ type CpuReader = [part: string, read: () => Promise<number>][];
 /** The processes whose CPU time is counted, grouped as the report shows them. */
 async function cpuParts(cluster: BenchCluster, procs: Proc[], pg: PostgresServer): Promise<CpuReader> {
   const pids = cluster.state.pids;
-  const postmaster = Number((await readFile(join(pg.dir, "data", "postmaster.pid"), "utf8")).split("\n")[0]);
+  const postmaster = await serverPid(pg.dir);
   const sum = (list: number[]) => async () =>
     (await Promise.all(list.map(cpuSeconds))).reduce((a, b) => a + b, 0);
   const own = () => {
@@ -194,7 +195,8 @@ async function cpuParts(cluster: BenchCluster, procs: Proc[], pg: PostgresServer
     ["etcd", sum([pids.etcd!])],
     [`agents (${agents.length})`, sum(agents)],
     ...(operator.length ? ([["operator", sum(operator)]] as CpuReader) : []),
-    ["PostgreSQL", sum([postmaster])],
+    // Its backends too: an agent keeps an idle session open for the next job's reads.
+    ["PostgreSQL", () => treeCpuSeconds(postmaster)],
     [
       "controller-manager, scheduler, kwok",
       sum([pids["kube-controller-manager"]!, pids["kube-scheduler"]!, pids.kwok!]),

@@ -172,18 +172,3 @@ export function sampleMemory(pid: number, everyMs = 250): { stop(): Promise<numb
     },
   };
 }
-
-/** Linux's USER_HZ, the unit of /proc/<pid>/stat times, is 100 on every architecture Node runs on. */
-const TICKS_PER_SECOND = 100;
-
-/**
- * CPU time (user + system) a process has used, with that of its children it has reaped: what
- * PostgreSQL's backends, one per connection, leave in the postmaster's count. Seconds.
- */
-export async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name (which may hold spaces and parentheses): state is field 3.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const [utime, stime, cutime, cstime] = [11, 12, 13, 14].map((i) => Number(fields[i]));
-  return (utime! + stime! + cutime! + cstime!) / TICKS_PER_SECOND;
-}

@@ -27,6 +27,19 @@ export interface FerryCase {
   parallelism: number;
 }
 
+/** CPU seconds each side used while a copy ran, and the window they were counted in. */
+export interface Cpu {
+  source: number;
+  mover: number;
+  sink: number;
+  window: number;
+}
+
+export interface CpuMeter {
+  start(): Promise<void>;
+  stop(): Promise<Cpu>;
+}
+
 export interface FerryRun {
   /** The agent's attempt, as its log times it. */
   seconds: number;
@@ -36,12 +49,15 @@ export interface FerryRun {
   bytes: number;
   /** The agent's peak resident memory during this copy (VmHWM, reset before it). */
   peakRss: number;
+  /** From creating the CopyJob to seeing it Succeeded, when a meter was given. */
+  cpu?: Cpu;
 }
 
 export interface Ferry {
   database: string;
   agentPid: number;
-  copy(c: FerryCase): Promise<FerryRun>;
+  /** `meter` counts CPU from the CopyJob's creation until it is seen Succeeded (not the checks). */
+  copy(c: FerryCase, meter?: CpuMeter): Promise<FerryRun>;
   stop(): Promise<void>;
 }
 
@@ -116,7 +132,7 @@ export async function startFerry(
     return {
       database: setup.database,
       agentPid: pid,
-      async copy(c) {
+      async copy(c, meter) {
         // A repeated copy (--repeat) is a new job: names are not reused.
         const name = `${c.format}-p${c.partitions}-${c.rows}-${++copies}`.toLowerCase();
         const job: CopyJob = jobFor(NAMESPACE, setup.gateway, name, { partitions: c.partitions });
@@ -129,6 +145,7 @@ export async function startFerry(
         if (c.format === "Parquet") spec.sink!.compression = "Snappy";
         spec.retry = { maxAttempts: 1, backoffSeconds: 1 };
         const reset = await resetPeak(pid);
+        await meter?.start();
         const t0 = performance.now();
         await kube.create(job);
         let done: CopyJob | undefined;
@@ -146,6 +163,7 @@ export async function startFerry(
           else await delay(100);
         }
         const wallSeconds = (performance.now() - t0) / 1000;
+        const cpu = await meter?.stop();
         const { hwm } = await memory(pid);
         if (!reset) options.log("could not reset the agent's peak RSS; VmHWM is its lifetime peak");
         await delay(200); // the log line is written right after the status
@@ -173,6 +191,7 @@ export async function startFerry(
           rows: c.rows,
           bytes: manifest.bytes,
           peakRss: hwm,
+          ...(cpu ? { cpu } : {}),
         };
       },
       async stop() {

@@ -16,11 +16,12 @@
  *   --no-record         print only; leave RESULTS.md alone
  */
 import { mkdir } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { type AzuriteServer, type PostgresServer, startAzurite, startPostgres } from "@ferry/hack/services";
-import { type Cell, recordResult, table } from "../src/index.ts";
+import { type Cell, cpuSeconds, recordResult, serverPid, table, treeCpuSeconds } from "../src/index.ts";
 import { COLUMNS, createTable } from "./data.ts";
-import { type Ferry, type FerryRun, type Format, startFerry } from "./ferry.ts";
+import { type Cpu, type CpuMeter, type Ferry, type FerryRun, type Format, startFerry } from "./ferry.ts";
 import {
   containerOf,
   ferryCopyStatement,
@@ -75,7 +76,7 @@ async function best<T extends { seconds: number }>(times: number, fn: () => Prom
 interface Row {
   what: string;
   rows: number;
-  m: Measured;
+  m: Measured & { cpu?: Cpu };
   vsPipe?: number;
   vsPeer?: number;
   rss?: number;
@@ -84,6 +85,53 @@ interface Row {
 }
 
 const rowsPerSecond = (r: Row) => r.rows / r.m.seconds;
+
+type Reader = () => Promise<number>;
+
+const busy = (c: Cpu) => (c.source + c.mover + c.sink) / c.window;
+
+function cpuCell(r: Row): string {
+  const c = r.m.cpu;
+  if (!c) return "";
+  const per = (s: number) => ((s / r.rows) * 1e6).toFixed(2);
+  return `${per(c.source)} / ${per(c.mover)} / ${per(c.sink)}`;
+}
+
+/** This process's own CPU time (the limits' movers run in it), seconds. */
+const ownCpu: Reader = () => {
+  const { user, system } = process.cpuUsage();
+  return Promise.resolve((user + system) / 1e6);
+};
+
+/**
+ * Counts the CPU time PostgreSQL (postmaster and backends), the mover and Azurite use between
+ * start and stop: with 2 cores, a copy whose three sides add up to ~2 s of CPU a second had no
+ * core to spare.
+ */
+function cpuMeter(sides: { source: Reader; sink: Reader }, mover: Reader): CpuMeter {
+  const read = () => Promise.all([sides.source(), mover(), sides.sink()]);
+  let before: number[] = [];
+  let t0 = 0;
+  return {
+    async start() {
+      before = await read();
+      t0 = performance.now();
+    },
+    async stop() {
+      const window = (performance.now() - t0) / 1000;
+      const after = await read();
+      const [source, moved, sink] = after.map((a, i) => a - before[i]!) as [number, number, number];
+      return { source, mover: moved, sink, window };
+    },
+  };
+}
+
+/** Runs `fn` inside a CPU meter: for the limits, whose whole run is the measured copy. */
+async function withCpu<T extends Measured>(meter: CpuMeter, fn: () => Promise<T>): Promise<T & { cpu: Cpu }> {
+  await meter.start();
+  const r = await fn();
+  return { ...r, cpu: await meter.stop() };
+}
 
 async function main(): Promise<void> {
   const command = `npm run bench -- copy${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(" ")}` : ""}`;
@@ -97,6 +145,11 @@ async function main(): Promise<void> {
     const dlt = PEER.length > 0 ? ensureDlt(log) : undefined;
     ferry = await startFerry(pg, azurite, { ...(values.profile ? { profileDir: values.profile } : {}), log });
     const db = ferry.database;
+    const [postmaster, azuritePid] = await Promise.all([serverPid(pg.dir), serverPid(azurite.dir)]);
+    const sides = { source: () => treeCpuSeconds(postmaster), sink: () => treeCpuSeconds(azuritePid) };
+    const agentPid = ferry.agentPid;
+    const limitsMeter = cpuMeter(sides, ownCpu);
+    const ferryMeter = cpuMeter(sides, () => cpuSeconds(agentPid));
     const loaded = await createTable(pg, db, "items", ROWS);
     log(`items: ${fmt(ROWS)} rows loaded in ${loaded.seconds.toFixed(1)} s`);
     if (LARGE > 0 && FORMATS.includes("Csv")) {
@@ -109,17 +162,22 @@ async function main(): Promise<void> {
     // (a) and (b): the bytes of (a) are what (b) stages.
     const bytes: Buffer[] = [];
     await sourceAlone(pg, db, "items", bytes);
-    const source = await best(3, () => sourceAlone(pg!, db, "items"));
+    const source = await best(3, () => withCpu(limitsMeter, () => sourceAlone(pg!, db, "items")));
     // The same rows as Ferry's fast path asks for them: every value in its canonical text.
     const ferrySql = await ferryCopyStatement(pg, db, "items");
-    const projected = await best(3, () => sourceAlone(pg!, db, "items", undefined, ferrySql));
+    const projected = await best(3, () =>
+      withCpu(limitsMeter, () => sourceAlone(pg!, db, "items", undefined, ferrySql)),
+    );
     log(`source alone, Ferry's canonical projection: ${fmt(ROWS / projected.seconds)} rows/s`);
-    let sink: (Measured & { blockSize: number; inFlight: number }) | undefined;
+    let sink: (Measured & { cpu: Cpu; blockSize: number; inFlight: number }) | undefined;
     for (const mib of BLOCK_SIZES_MIB) {
       for (const inFlight of IN_FLIGHT) {
-        const m = await best(3, () => sinkAlone(limits, bytes, mib * MIB, inFlight));
+        const m = await best(3, () =>
+          withCpu(limitsMeter, () => sinkAlone(limits, bytes, mib * MIB, inFlight)),
+        );
         log(
-          `sink alone, ${mib} MiB blocks, ${inFlight} in flight: ${fmt(m.bytes / m.seconds / MIB, 1)} MiB/s`,
+          `sink alone, ${mib} MiB blocks, ${inFlight} in flight: ${fmt(m.bytes / m.seconds / MIB, 1)} MiB/s, ` +
+            `Azurite CPU ${((m.cpu.sink / ROWS) * 1e6).toFixed(2)} s per 1 M rows`,
         );
         if (!sink || m.seconds < sink.seconds) sink = { ...m, blockSize: mib * MIB, inFlight };
       }
@@ -128,10 +186,14 @@ async function main(): Promise<void> {
     const block = { blockSize: sink!.blockSize, inFlight: sink!.inFlight };
     // (c) one stream, and as many as the partitioned runs read; the faster is the limit.
     const pipe1 = await best(3, () =>
-      minimalPipe(pg!, db, "items", limits, { ...block, partitions: 1, rows: ROWS }),
+      withCpu(limitsMeter, () =>
+        minimalPipe(pg!, db, "items", limits, { ...block, partitions: 1, rows: ROWS }),
+      ),
     );
     const pipeP = await best(3, () =>
-      minimalPipe(pg!, db, "items", limits, { ...block, partitions: PARTITIONS, rows: ROWS }),
+      withCpu(limitsMeter, () =>
+        minimalPipe(pg!, db, "items", limits, { ...block, partitions: PARTITIONS, rows: ROWS }),
+      ),
     );
     const pipe = pipe1.seconds <= pipeP.seconds ? pipe1 : pipeP;
     const pipeRate = ROWS / pipe.seconds;
@@ -162,19 +224,20 @@ async function main(): Promise<void> {
     let memory: { small: number; large: number; row: Row } | undefined;
     const largeRows: Row[] = [];
     const copyLarge = async () => {
-      const pipeL = await minimalPipe(pg!, db, "items_large", limits, {
-        ...block,
-        partitions: PARTITIONS,
-        rows: LARGE,
-      });
+      const pipeL = await withCpu(limitsMeter, () =>
+        minimalPipe(pg!, db, "items_large", limits, { ...block, partitions: PARTITIONS, rows: LARGE }),
+      );
       largeRows.push({ what: `(c) minimal pipe, ${PARTITIONS} streams, large table`, rows: LARGE, m: pipeL });
-      const r = await ferry!.copy({
-        table: "public.items_large",
-        rows: LARGE,
-        format: "Csv",
-        partitions: PARTITIONS,
-        parallelism: PARTITIONS,
-      });
+      const r = await ferry!.copy(
+        {
+          table: "public.items_large",
+          rows: LARGE,
+          format: "Csv",
+          partitions: PARTITIONS,
+          parallelism: PARTITIONS,
+        },
+        ferryMeter,
+      );
       const smallPeak = small.get("Csv")!.peakRss;
       const row: Row = {
         what: `Ferry Csv, ${PARTITIONS} partitions, large table`,
@@ -197,7 +260,10 @@ async function main(): Promise<void> {
     for (const format of FORMATS) {
       for (const partitions of new Set([1, PARTITIONS])) {
         const r = await best(REPEAT, () =>
-          ferry!.copy({ table: "public.items", rows: ROWS, format, partitions, parallelism: partitions }),
+          ferry!.copy(
+            { table: "public.items", rows: ROWS, format, partitions, parallelism: partitions },
+            ferryMeter,
+          ),
         );
         if (!small.has(format) || r.peakRss > small.get(format)!.peakRss) small.set(format, r);
         const row: Row = {
@@ -263,6 +329,8 @@ async function main(): Promise<void> {
       "÷ pipe",
       "÷ peer",
       "agent peak RSS",
+      "CPU s per 1 M rows: PostgreSQL / mover / Azurite",
+      "cores busy",
       "target",
       "met",
     ];
@@ -275,6 +343,8 @@ async function main(): Promise<void> {
       r.vsPipe !== undefined ? ratio(r.vsPipe) : "",
       r.vsPeer !== undefined ? ratio(r.vsPeer) : "",
       r.rss !== undefined ? `${fmt(r.rss / MIB)} MiB` : "",
+      cpuCell(r),
+      r.m.cpu ? busy(r.m.cpu).toFixed(2) : "",
       r.target ?? "",
       r.met === undefined ? "" : r.met ? "met" : "MISSED",
     ]);
@@ -283,7 +353,10 @@ async function main(): Promise<void> {
     const notes = [
       `Table: ${COLUMNS} columns (bigint key, int, quoted text, numeric(12,2), timestamptz, boolean, nullable text), ` +
         `${fmt(pipe.bytes / ROWS)} bytes a row as CSV. "pipe" is the faster (c); ratios are of rows/s. ` +
-        `Ferry's times are the agent's attempt (plan, copy, manifest, status); every copy was checked exact against its manifest.` +
+        `Ferry's times are the agent's attempt (plan, copy, manifest, status); every copy was checked exact against its manifest. ` +
+        `CPU: user + system time from /proc while the row ran — PostgreSQL with its backends, the mover (this process for ` +
+        `(a)-(c), the agent for Ferry), Azurite; "cores busy" is their sum over the row's wall time (for Ferry, from the ` +
+        `CopyJob's creation until it was seen Succeeded), of the ${availableParallelism()} this machine has.` +
         (memory
           ? ` Agent peak RSS: ${fmt(memory.small / MIB)} MiB for ${fmt(ROWS)} rows, ${fmt(memory.large / MIB)} MiB for ${fmt(LARGE)}.`
           : ""),
