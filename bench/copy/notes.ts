@@ -8,22 +8,18 @@ const WHY: { match: RegExp; note: string }[] = [
   {
     match: /^Ferry Csv, \d+ partitions?$/,
     note:
-      "CSV below 0.9x the pipe: COPY's bytes go to the blob as they come; the agent finds each record's " +
-      "end (two memchr calls) and adds MurmurHash3 of its bytes to the part's content checksum, ~160 ns " +
-      "a row, where it used to split, JSON-encode and sha256 every row (~2.5 us; 0.21x the pipe then). " +
-      "What is left: (1) the canonical projection — the fast path asks PostgreSQL for every value in its " +
-      "canonical text (timestamptz shifted to UTC and printed as a timestamp, one replace() and a Z; " +
-      "booleans as true/false), and row (a') shows that costs the source itself: its cheapest measured " +
-      "form (postgresProjection) still adds ~150 ms per 1 M rows of this table to PostgreSQL's ~450, so " +
-      "PostgreSQL alone reaches only 0.8-0.9x the plain pipe, and the copy's stream cannot be faster " +
-      "than its source; (2) on 2 cores, the agent's own CPU competes with PostgreSQL and Azurite, " +
-      "which the pipe already fills. Profile (2 x 1 M rows): per row ~0.15 us MurmurHash3, ~0.09 us the " +
-      "file sha256, ~0.06 us stripping COPY's message headers (postgres-copy-out.ts, which replaced " +
-      "pg-copy-streams and its Buffer per row: the copy's agent CPU went from 550-760 to 460-570 ms per " +
-      "1 M rows), GC and the socket writes to Azurite. The attempt's fixed part is ~60-80 ms (the plan, " +
-      "~25 ms on the connection the partition then reuses; the checkpoint, manifest and status). What " +
-      "would close it: canonical timestamps PostgreSQL prints natively (a change of the canonical text, " +
-      "every connector and format), or cores of its own for the source.",
+      "CSV below 0.9x the pipe: the CPU columns say why. The pipe already keeps both cores busy (~1.8 " +
+      "of 2) on ~1.4-1.5 s of CPU per 1 M rows (PostgreSQL ~0.55-0.7, its mover ~0.45, Azurite ~0.3-0.4); " +
+      "Ferry spends ~2.0-2.2: (1) PostgreSQL +0.15-0.3 for the canonical projection (row a'; timestamptz " +
+      "shifted to UTC and printed with T and Z, booleans as true/false; postgresProjection is its cheapest " +
+      "measured form); (2) the agent ~0.7-0.8 — per row it finds the record's end and hashes it with " +
+      "MurmurHash3 in one pass (murmur3x86_128Line; split then hashed, it cost ~1.7x as much), strips " +
+      "COPY's message headers, and sha256es the file, plus the socket writes, GC and the attempt's fixed " +
+      "~60-80 ms (plan, checkpoint, manifest, status); (3) Azurite +0.1-0.2 over the pipe's, at 4 MiB " +
+      "blocks and with the cores contended. At the pipe's ~1.8 cores busy, 0.9x would need Ferry under " +
+      "~1.65 s of CPU per 1 M rows. What would close it: canonical timestamps PostgreSQL prints " +
+      "natively (a change of the canonical text, every connector and format), and the agent's COPY " +
+      "framing and hashing in native code, or cores of its own for the source.",
   },
   {
     match: /^Ferry JsonLines/,
@@ -40,14 +36,12 @@ const WHY: { match: RegExp; note: string }[] = [
     note:
       "Parquet below 0.7x the pipe: a Parquet sink reads the same COPY of the canonical projection as " +
       "the CSV fast path, and formats/parquet-csv.ts parses each record's fields where they lie into " +
-      "typed column buffers (PLAIN pages, its own Snappy), ~0.5 us a row (parsing ~0.4, Snappy ~0.1), " +
-      "where the row path (cursor rows as JS values through hyparquet-writer) took ~8 us: 1 M rows in " +
-      "~1.1-1.5 s instead of 7-11 s. What is left is CPU on 2 cores: PostgreSQL's canonical projection " +
-      "alone takes row (a')'s time, and the agent's parsing, hashing and compression run beside it and " +
-      "Azurite. What would close it: the encoder (or its compression) in a worker thread, and canonical " +
-      "timestamps PostgreSQL prints natively, as for CSV. The peak RSS of this row is the agent's " +
-      "high-water mark so far: JSON Lines ran before it in the same process (alone, a 1 M-row Parquet " +
-      "copy peaked at 151-179 MiB).",
+      "typed column buffers (PLAIN pages, its own Snappy), where the row path (cursor rows as JS values " +
+      "through hyparquet-writer) took ~8 us a row. The CPU columns show the agent at ~1.2 s per 1 M rows " +
+      "(profile: field parsing ~0.6-0.8, Snappy ~0.2, the record hash ~0.1, GC ~0.1) beside PostgreSQL's " +
+      "projection, on cores the pipe already fills; Azurite's share is small (the file is ~3.5x smaller). " +
+      "What would close it: canonical timestamps PostgreSQL prints natively, as for CSV, and parsing " +
+      "(or Snappy) in native code; a worker thread would not help on 2 busy cores.",
   },
   {
     match: /large table$/,

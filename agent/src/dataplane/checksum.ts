@@ -39,6 +39,11 @@ export class ContentChecksum {
   addRecord(b: Uint8Array, start: number, end: number): void {
     const h = this.hash;
     murmur3x86_128(b, start, end, h);
+    this.addHash(h);
+  }
+
+  /** Adds a row by its record's hash (h1..h4), computed already (csv-records.ts). */
+  addHash(h: Uint32Array): void {
     this.addLanes(h[0]!, h[1]!, h[2]!, h[3]!);
   }
 

@@ -567,8 +567,8 @@ async function copyPartition(
   async function* encoded(): AsyncGenerator<Uint8Array> {
     if (data.kind === "csv" && out.format === "Parquet") {
       // Fast path into Parquet: each canonical record is hashed where it lies and parsed into columns.
-      const parquet = createCsvParquetEncoder(out, plan.schema, (b, start, end) =>
-        content.addRecord(b, start, end),
+      const parquet = createCsvParquetEncoder(out, plan.schema, (_b, _start, _end, hash) =>
+        content.addHash(hash),
       );
       const counted = (parts: Uint8Array[]) => {
         progress.addRows(partition.id, parquet.rows - rows);
@@ -666,9 +666,7 @@ function csvRecordCounter(
     dialect.quote === CANONICAL_CSV.quote &&
     dialect.nullValue === CANONICAL_CSV.nullValue;
   if (canonical) {
-    const splitter = new CsvRecordSplitter(dialect.quote, (b, start, end) =>
-      content.addRecord(b, start, end),
-    );
+    const splitter = new CsvRecordSplitter(dialect.quote, (_b, _start, _end, hash) => content.addHash(hash));
     return { push: (c) => splitter.push(c), end: () => splitter.end(), count: () => splitter.records };
   }
   const parser = new CsvParser(dialect);

@@ -11,7 +11,7 @@ import {
 } from "../../src/dataplane/checksum.ts";
 import { CsvParser } from "../../src/dataplane/formats/csv.ts";
 import { CsvRecordSplitter } from "../../src/dataplane/formats/csv-records.ts";
-import { murmur3x86_128 } from "../../src/dataplane/murmur3.ts";
+import { LINE_OPEN, LINE_QUOTED, murmur3x86_128, murmur3x86_128Line } from "../../src/dataplane/murmur3.ts";
 
 const hex = (words: Uint32Array) => [...words].map((w) => w.toString(16).padStart(8, "0")).join("");
 
@@ -35,6 +35,49 @@ test("MurmurHash3 x86-128 matches an independent implementation", () => {
     murmur3x86_128(padded, 3, 3 + b.length, out);
     assert.equal(hex(out), want, `${JSON.stringify(text)} at an offset`);
   }
+});
+
+test("a line's hash, found in the same pass as its end, is MurmurHash3 of the line", () => {
+  const QUOTE = 0x22;
+  const out = new Uint32Array(4);
+  const want = new Uint32Array(4);
+  // Bytes a CSV chunk holds, newlines and quotes anywhere (also next to bytes with the high bit set,
+  // which the four-bytes-at-a-time test must not mistake for them), cut at any start.
+  const plain = fc.array(fc.integer({ min: 0x20, max: 0x7e }), { maxLength: 40 });
+  const special = fc.constantFrom(0x0a, 0x22, 0x8a, 0xa2, 0x0b, 0x09, 0x00, 0xff);
+  // Runs of plain bytes, each ended by a special one: any of them may fall in any lane of a block.
+  const bytesArb = fc
+    .tuple(fc.array(fc.tuple(plain, special), { maxLength: 6 }), plain)
+    .map(([runs, last]) => [...runs.flatMap(([run, s]) => [...run, s]), ...last]);
+  fc.assert(
+    fc.property(bytesArb, fc.nat(), (bytes, at) => {
+      const b = Buffer.from(bytes);
+      const start = b.length === 0 ? 0 : at % (b.length + 1);
+      const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      const got = murmur3x86_128Line(b, view, start, QUOTE, out);
+      const lf = b.indexOf(0x0a, start);
+      const quote = b.indexOf(QUOTE, start);
+      if (quote >= 0 && (lf < 0 || quote < lf)) assert.equal(got, LINE_QUOTED);
+      else if (lf < 0) assert.equal(got, LINE_OPEN);
+      else {
+        assert.equal(got, lf);
+        murmur3x86_128(b, start, lf, want);
+        assert.equal(hex(out), hex(want));
+      }
+    }),
+    { numRuns: 2000 },
+  );
+  // The known vectors, as lines of a larger buffer.
+  const line = Buffer.from("xyThe quick brown fox jumps over the lazy dog\nnext");
+  const got = murmur3x86_128Line(
+    line,
+    new DataView(line.buffer, line.byteOffset, line.byteLength),
+    2,
+    QUOTE,
+    out,
+  );
+  assert.equal(got, line.indexOf("\n"));
+  assert.equal(hex(out), "2f1583c3ecee2c675d7bf66ce5e91d2c");
 });
 
 test("a canonical record is the fields as PostgreSQL's default CSV prints them", () => {
@@ -98,6 +141,8 @@ const field = fc.oneof(
   fc.constant(""),
   fc.string({ unit: fc.constantFrom("a", "b", ",", '"', "\n", "\r", "é", "\\", ".", " ") }),
   fc.string({ unit: "grapheme" }),
+  // Long enough for whole 16-byte blocks between the quotes and newlines.
+  fc.string({ unit: fc.constantFrom("a", "1", " ", ".", "é"), minLength: 16, maxLength: 60 }),
 );
 const rowsArb = fc
   .integer({ min: 1, max: 4 })
@@ -109,7 +154,11 @@ test("records found in bytes cut anywhere hash as their fields do", () => {
       const bytes = Buffer.from(rows.map((r) => `${canonicalRecord(r)}\n`).join(""));
       const cuts = [...new Set(cutsRaw.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
       const fromBytes = new ContentChecksum();
-      const splitter = new CsvRecordSplitter('"', (b, s, e) => fromBytes.addRecord(b, s, e));
+      const fromHashes = new ContentChecksum();
+      const splitter = new CsvRecordSplitter('"', (b, s, e, h) => {
+        fromBytes.addRecord(b, s, e);
+        fromHashes.addHash(h);
+      });
       let at = 0;
       for (const c of [...cuts, bytes.length]) {
         splitter.push(bytes.subarray(at, c));
@@ -120,6 +169,7 @@ test("records found in bytes cut anywhere hash as their fields do", () => {
       for (const r of rows) fromFields.addFields(r);
       assert.equal(splitter.records, rows.length);
       assert.equal(fromBytes.toString(), fromFields.toString());
+      assert.equal(fromHashes.toString(), fromFields.toString(), "the splitter's hashes are the records'");
       // And the parser reads the same records back.
       const parser = new CsvParser({ delimiter: ",", quote: '"', nullValue: "" });
       const parsed = [...parser.push(bytes), ...parser.end()];

@@ -1,13 +1,21 @@
 /**
- * Finds where CSV records end in a stream of byte chunks, without decoding them: a record ends at
- * a "\n" outside quotes. Each complete record is handed over as a byte range (without its "\n")
- * of the chunk it lies in; one that spans chunks is joined first. The CSV fast path counts and
- * checksums PostgreSQL's COPY output this way, at the cost of two memchr calls per record.
+ * Finds where CSV records end in a stream of byte chunks, without decoding them, and hashes each
+ * one: a record ends at a "\n" outside quotes. Each complete record is handed over as a byte range
+ * (without its "\n") of the chunk it lies in, with its MurmurHash3 x86-128 (the content checksum's
+ * row hash); one that spans chunks is joined first. The CSV fast path counts and checksums
+ * PostgreSQL's COPY output this way. A record without quotes is scanned and hashed in one pass
+ * (murmur3x86_128Line); one with quotes, or split across chunks, is found with memchr calls and
+ * then hashed.
  */
+import { LINE_OPEN, murmur3x86_128, murmur3x86_128Line } from "../murmur3.ts";
 
 const LF = 0x0a;
 
-export type RecordSink = (bytes: Uint8Array, start: number, end: number) => void;
+/**
+ * A record b[start, end) and its hash (h1..h4). `hash` is reused for the next record: read it
+ * before returning.
+ */
+export type RecordSink = (bytes: Uint8Array, start: number, end: number, hash: Uint32Array) => void;
 
 export class CsvRecordSplitter {
   private readonly quote: number;
@@ -16,6 +24,7 @@ export class CsvRecordSplitter {
   private pending: Buffer = Buffer.alloc(0);
   /** Whether a quoted section is open at the end of `pending`. */
   private pendingOpen = false;
+  private readonly hash = new Uint32Array(4);
   records = 0;
 
   constructor(quote: string, onRecord: RecordSink) {
@@ -42,18 +51,18 @@ export class CsvRecordSplitter {
       i = end + 1;
     }
     const n = b.length;
-    const q = this.quote;
-    // The next quote at or after i, searched again only once passed: most records hold none.
-    let nextQuote = b.indexOf(q, i);
+    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const hash = this.hash;
     while (i < n) {
-      const nl = b.indexOf(LF, i);
-      if (nl < 0) break;
-      if (nextQuote >= 0 && nextQuote < i) nextQuote = b.indexOf(q, i);
-      if (nextQuote < 0 || nextQuote > nl) {
-        this.emit(b, i, nl);
+      const nl = murmur3x86_128Line(b, view, i, this.quote, hash);
+      if (nl >= 0) {
+        this.records++;
+        this.onRecord(b, i, nl, hash);
         i = nl + 1;
         continue;
       }
+      if (nl === LINE_OPEN) break;
+      // LINE_QUOTED: a "\n" may be inside quotes.
       const end = this.recordEnd(b, i, false);
       if (end < 0) break;
       this.emit(b, i, end);
@@ -74,7 +83,8 @@ export class CsvRecordSplitter {
 
   private emit(b: Uint8Array, start: number, end: number): void {
     this.records++;
-    this.onRecord(b, start, end);
+    murmur3x86_128(b, start, end, this.hash);
+    this.onRecord(b, start, end, this.hash);
   }
 
   /** The "\n" ending the record that starts at `from` (inside quotes if `open`); -1: not in b. */

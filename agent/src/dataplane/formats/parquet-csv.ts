@@ -13,8 +13,10 @@
  * more than 15 significant digits) goes through values.ts as a string, as the row path does, with
  * its errors. Floats are the one kind whose COPY text is not always its canonical text (COPY prints
  * 1e-07, the canonical text is 1e-7): a record whose float text differs is handed to `onRecord`
- * rewritten with the canonical text, so the content checksum is the row path's.
+ * rewritten with the canonical text and that text's hash, so the content checksum is the row path's.
  */
+
+import { murmur3x86_128 } from "../murmur3.ts";
 import type { Column, ColumnKind, Schema } from "../types.ts";
 import {
   dateToDays,
@@ -184,7 +186,7 @@ export class CanonicalCsvParquetEncoder {
     this.floatText = schema.map(() => null);
     this.floatStart = new Int32Array(schema.length);
     this.floatEnd = new Int32Array(schema.length);
-    this.splitter = new CsvRecordSplitter('"', (b, start, end) => this.record(b, start, end));
+    this.splitter = new CsvRecordSplitter('"', (b, start, end, hash) => this.record(b, start, end, hash));
   }
 
   start(): Uint8Array[] {
@@ -210,8 +212,8 @@ export class CanonicalCsvParquetEncoder {
   }
 
   /** One record, b[start, end) without its "\n". */
-  private record(b: Uint8Array, start: number, end: number): void {
-    if (!this.hasFloats) this.onRecord?.(b, start, end);
+  private record(b: Uint8Array, start: number, end: number, hash: Uint32Array): void {
+    if (!this.hasFloats) this.onRecord?.(b, start, end, hash);
     const last = this.width - 1;
     let p = start;
     for (let c = 0; c <= last; c++) {
@@ -238,7 +240,7 @@ export class CanonicalCsvParquetEncoder {
         p++;
       } else if (p !== end) throw this.widthError(b, start, end);
     }
-    if (this.hasFloats) this.hashRewritten(b, start, end);
+    if (this.hasFloats) this.hashRewritten(b, start, end, hash);
     this.rows++;
     this.groupBytes += end - start;
     if (++this.groupRows >= this.rowGroupRows || this.groupBytes >= this.rowGroupBytes) {
@@ -300,9 +302,9 @@ export class CanonicalCsvParquetEncoder {
   }
 
   /** Hands on the record with each float field's canonical text, when one differs. */
-  private hashRewritten(b: Uint8Array, start: number, end: number): void {
+  private hashRewritten(b: Uint8Array, start: number, end: number, hash: Uint32Array): void {
     if (!this.rewritten) {
-      this.onRecord?.(b, start, end);
+      this.onRecord?.(b, start, end, hash);
       return;
     }
     this.rewritten = false;
@@ -331,7 +333,8 @@ export class CanonicalCsvParquetEncoder {
     need(end - at);
     out.set(b.subarray(at, end), w);
     w += end - at;
-    this.onRecord?.(out, 0, w);
+    murmur3x86_128(out, 0, w, hash);
+    this.onRecord?.(out, 0, w, hash);
   }
 
   private widthError(b: Uint8Array, start: number, end: number): Error {
