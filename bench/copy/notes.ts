@@ -13,7 +13,7 @@ const WHY: { match: RegExp; note: string }[] = [
       "Ferry spends ~2.0-2.2: (1) PostgreSQL +0.15-0.3 for the canonical projection (row a'; timestamptz " +
       "shifted to UTC and printed with T and Z, booleans as true/false; postgresProjection is its cheapest " +
       "measured form); (2) the agent ~0.7-0.8 — per row it finds the record's end and hashes it with " +
-      "MurmurHash3 in one pass (murmur3x86_128Line; split then hashed, it cost ~1.7x as much), strips " +
+      "MurmurHash3 in one pass (murmur3x86_128CsvRecord, quotes included; split then hashed, it cost ~1.7x as much), strips " +
       "COPY's message headers, and sha256es the file, plus the socket writes, GC and the attempt's fixed " +
       "~60-80 ms (plan, checkpoint, manifest, status); (3) Azurite +0.1-0.2 over the pipe's, at 4 MiB " +
       "blocks and with the cores contended. At the pipe's ~1.8 cores busy, 0.9x would need Ferry under " +

@@ -3,11 +3,10 @@
  * one: a record ends at a "\n" outside quotes. Each complete record is handed over as a byte range
  * (without its "\n") of the chunk it lies in, with its MurmurHash3 x86-128 (the content checksum's
  * row hash); one that spans chunks is joined first. The CSV fast path counts and checksums
- * PostgreSQL's COPY output this way. A record without quotes is scanned and hashed in one pass
- * (murmur3x86_128Line); one with quotes, or split across chunks, is found with memchr calls and
- * then hashed.
+ * PostgreSQL's COPY output this way. A record within one chunk is scanned and hashed in one pass
+ * (murmur3x86_128CsvRecord); one split across chunks is joined, then hashed.
  */
-import { LINE_OPEN, murmur3x86_128, murmur3x86_128Line } from "../murmur3.ts";
+import { murmur3x86_128, murmur3x86_128CsvRecord } from "../murmur3.ts";
 
 const LF = 0x0a;
 
@@ -54,18 +53,10 @@ export class CsvRecordSplitter {
     const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
     const hash = this.hash;
     while (i < n) {
-      const nl = murmur3x86_128Line(b, view, i, this.quote, hash);
-      if (nl >= 0) {
-        this.records++;
-        this.onRecord(b, i, nl, hash);
-        i = nl + 1;
-        continue;
-      }
-      if (nl === LINE_OPEN) break;
-      // LINE_QUOTED: a "\n" may be inside quotes.
-      const end = this.recordEnd(b, i, false);
+      const end = murmur3x86_128CsvRecord(b, view, i, this.quote, hash);
       if (end < 0) break;
-      this.emit(b, i, end);
+      this.records++;
+      this.onRecord(b, i, end, hash);
       i = end + 1;
     }
     if (i < n) {
