@@ -8,18 +8,21 @@ const WHY: { match: RegExp; note: string }[] = [
   {
     match: /^Ferry Csv, \d+ partitions?$/,
     note:
-      "CSV below 0.9x the pipe: the CPU columns say why. The pipe already keeps both cores busy (~1.8 " +
-      "of 2) on ~1.4-1.5 s of CPU per 1 M rows (PostgreSQL ~0.55-0.7, its mover ~0.45, Azurite ~0.3-0.4); " +
-      "Ferry spends ~2.0-2.2: (1) PostgreSQL +0.15-0.3 for the canonical projection (row a'; timestamptz " +
-      "shifted to UTC and printed with T and Z, booleans as true/false; postgresProjection is its cheapest " +
-      "measured form); (2) the agent ~0.7-0.8 — per row it finds the record's end and hashes it with " +
-      "MurmurHash3 in one pass (murmur3x86_128CsvRecord, quotes included; split then hashed, it cost ~1.7x as much), strips " +
-      "COPY's message headers, and sha256es the file, plus the socket writes, GC and the attempt's fixed " +
-      "~60-80 ms (plan, checkpoint, manifest, status); (3) Azurite +0.1-0.2 over the pipe's, at 4 MiB " +
-      "blocks and with the cores contended. At the pipe's ~1.8 cores busy, 0.9x would need Ferry under " +
-      "~1.65 s of CPU per 1 M rows. What would close it: canonical timestamps PostgreSQL prints " +
-      "natively (a change of the canonical text, every connector and format), and the agent's COPY " +
-      "framing and hashing in native code, or cores of its own for the source.",
+      "CSV below 0.9x the pipe: the CPU columns say why. The pipe keeps both cores busy (~1.8 of 2) " +
+      "on ~1.4-1.5 s of CPU per 1 M rows (PostgreSQL ~0.55-0.7, its mover ~0.45, Azurite ~0.25-0.35). " +
+      "Ferry spends ~1.6-1.9: (1) PostgreSQL +0.1-0.3 for the canonical projection (row a': " +
+      "timestamptz shifted to UTC and printed with T and Z, booleans as true/false; postgresProjection " +
+      "is its cheapest measured form); (2) the agent ~0.45-0.7, near the pipe's mover — per row it " +
+      "finds the record's end and hashes it with MurmurHash3 in one pass (murmur3x86_128CsvRecord, " +
+      "quotes included; found with memchr calls and then hashed, the agent took 0.8-1.06 s), strips " +
+      "COPY's message headers and sha256es the file; (3) Azurite +0.05-0.15, at 4 MiB blocks. And it " +
+      "keeps the cores less busy (~1.5-1.65): the attempt's steps around the copy (the plan, ~25 ms on " +
+      "the connection the partition then reuses; checkpoint, manifest, status: ~60-80 ms in all) run " +
+      "one after the other, and the window counts the dispatch. What would close it: canonical " +
+      "timestamps PostgreSQL prints natively (a change of the canonical text, every connector and " +
+      "format; rewriting PostgreSQL's own text in the agent costs a field walk per record, about what " +
+      "the projection costs PostgreSQL), or cores of its own for the source. Run to run, the same " +
+      "copy's time varies by ~20% on this shared machine.",
   },
   {
     match: /^Ferry JsonLines/,
@@ -41,7 +44,9 @@ const WHY: { match: RegExp; note: string }[] = [
       "(profile: field parsing ~0.6-0.8, Snappy ~0.2, the record hash ~0.1, GC ~0.1) beside PostgreSQL's " +
       "projection, on cores the pipe already fills; Azurite's share is small (the file is ~3.5x smaller). " +
       "What would close it: canonical timestamps PostgreSQL prints natively, as for CSV, and parsing " +
-      "(or Snappy) in native code; a worker thread would not help on 2 busy cores.",
+      "(or Snappy) in native code; a worker thread would not help on 2 busy cores. The peak RSS of " +
+      "this row is the agent's high-water mark so far: JSON Lines ran before it in the same process " +
+      "(alone, a 1 M-row Parquet copy peaked at 151-179 MiB).",
   },
   {
     match: /large table$/,
