@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { CopyJob, GatewayNode } from "@ferry/crds";
 import { copyJobFixture, dataStoreFixture, fileShare, set } from "@ferry/crds/fixtures";
 import { type PostgresServer, startPostgres } from "@ferry/hack/services";
-import { cpuSeconds, serverPid, treeCpuSeconds } from "../src/index.ts";
+import { cpuSeconds, ownCpuSeconds, serverPid, treeCpuSeconds } from "../src/index.ts";
 import {
   type AuditWrite,
   auditLogOf,
@@ -184,10 +184,6 @@ async function cpuParts(cluster: BenchCluster, procs: Proc[], pg: PostgresServer
   const postmaster = await serverPid(pg.dir);
   const sum = (list: number[]) => async () =>
     (await Promise.all(list.map(cpuSeconds))).reduce((a, b) => a + b, 0);
-  const own = () => {
-    const { user, system } = process.cpuUsage();
-    return Promise.resolve((user + system) / 1e6);
-  };
   const agents = procs.filter((p) => p.name.startsWith("agent-")).map((p) => p.pid);
   const operator = procs.filter((p) => p.name === "operator").map((p) => p.pid);
   return [
@@ -201,7 +197,7 @@ async function cpuParts(cluster: BenchCluster, procs: Proc[], pg: PostgresServer
       "controller-manager, scheduler, kwok",
       sum([pids["kube-controller-manager"]!, pids["kube-scheduler"]!, pids.kwok!]),
     ],
-    ["this benchmark (creates, stopwatch)", own],
+    ["this benchmark (creates, stopwatch)", ownCpuSeconds],
   ];
 }
 

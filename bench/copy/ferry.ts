@@ -14,6 +14,7 @@ import { type LocalCluster, readState, startCluster, stopClusterAt } from "@ferr
 import type { AzuriteServer, PostgresServer } from "@ferry/hack/services";
 import { installCrds } from "@ferry/hack/testing";
 import { type AgentProcess, devAgent, jobFor, setupGateway } from "../../agent/test/support/agents.ts";
+import type { Cpu, CpuMeter } from "./cpu-meter.ts";
 import { containerOf } from "./limits.ts";
 
 export type Format = "Csv" | "JsonLines" | "Parquet";
@@ -25,19 +26,6 @@ export interface FerryCase {
   /** 1: one partition (mode None); more: Column ranges on the key, read `parallelism` at once. */
   partitions: number;
   parallelism: number;
-}
-
-/** CPU seconds each side used while a copy ran, and the window they were counted in. */
-export interface Cpu {
-  source: number;
-  mover: number;
-  sink: number;
-  window: number;
-}
-
-export interface CpuMeter {
-  start(): Promise<void>;
-  stop(): Promise<Cpu>;
 }
 
 export interface FerryRun {

@@ -20,9 +20,18 @@ import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { type AzuriteServer, type PostgresServer, startAzurite, startPostgres } from "@ferry/hack/services";
-import { type Cell, cpuSeconds, recordResult, serverPid, table, treeCpuSeconds } from "../src/index.ts";
+import {
+  type Cell,
+  cpuSeconds,
+  ownCpuSeconds,
+  recordResult,
+  serverPid,
+  table,
+  treeCpuSeconds,
+} from "../src/index.ts";
+import { type Cpu, type CpuMeter, cpuMeter } from "./cpu-meter.ts";
 import { COLUMNS, createTable } from "./data.ts";
-import { type Cpu, type CpuMeter, type Ferry, type FerryRun, type Format, startFerry } from "./ferry.ts";
+import { type Ferry, type FerryRun, type Format, startFerry } from "./ferry.ts";
 import {
   containerOf,
   ferryCopyStatement,
@@ -87,8 +96,6 @@ interface Row {
 
 const rowsPerSecond = (r: Row) => r.rows / r.m.seconds;
 
-type Reader = () => Promise<number>;
-
 const busy = (c: Cpu) => (c.source + c.mover + c.sink) / c.window;
 
 function cpuCell(r: Row): string {
@@ -96,35 +103,6 @@ function cpuCell(r: Row): string {
   if (!c) return "";
   const per = (s: number) => ((s / r.rows) * 1e6).toFixed(2);
   return `${per(c.source)} / ${per(c.mover)} / ${per(c.sink)}`;
-}
-
-/** This process's own CPU time (the limits' movers run in it), seconds. */
-const ownCpu: Reader = () => {
-  const { user, system } = process.cpuUsage();
-  return Promise.resolve((user + system) / 1e6);
-};
-
-/**
- * Counts the CPU time PostgreSQL (postmaster and backends), the mover and Azurite use between
- * start and stop: with 2 cores, a copy whose three sides add up to ~2 s of CPU a second had no
- * core to spare.
- */
-function cpuMeter(sides: { source: Reader; sink: Reader }, mover: Reader): CpuMeter {
-  const read = () => Promise.all([sides.source(), mover(), sides.sink()]);
-  let before: number[] = [];
-  let t0 = 0;
-  return {
-    async start() {
-      before = await read();
-      t0 = performance.now();
-    },
-    async stop() {
-      const window = (performance.now() - t0) / 1000;
-      const after = await read();
-      const [source, moved, sink] = after.map((a, i) => a - before[i]!) as [number, number, number];
-      return { source, mover: moved, sink, window };
-    },
-  };
 }
 
 /** Runs `fn` inside a CPU meter: for the limits, whose whole run is the measured copy. */
@@ -149,7 +127,7 @@ async function main(): Promise<void> {
     const [postmaster, azuritePid] = await Promise.all([serverPid(pg.dir), serverPid(azurite.dir)]);
     const sides = { source: () => treeCpuSeconds(postmaster), sink: () => treeCpuSeconds(azuritePid) };
     const agentPid = ferry.agentPid;
-    const limitsMeter = cpuMeter(sides, ownCpu);
+    const limitsMeter = cpuMeter(sides, ownCpuSeconds);
     const ferryMeter = cpuMeter(sides, () => cpuSeconds(agentPid));
     const loaded = await createTable(pg, db, "items", ROWS);
     log(`items: ${fmt(ROWS)} rows loaded in ${loaded.seconds.toFixed(1)} s`);

@@ -79,3 +79,9 @@ export async function serverPid(dir: string): Promise<number> {
   const state = JSON.parse(await readFile(join(dir, "service.json"), "utf8")) as { pid: number };
   return state.pid;
 }
+
+/** This process's own CPU time (user + system), seconds. */
+export function ownCpuSeconds(): Promise<number> {
+  const { user, system } = process.cpuUsage();
+  return Promise.resolve((user + system) / 1e6);
+}
