@@ -44,7 +44,7 @@ import { CsvParser, csvDialect } from "./formats/csv.ts";
 import { CsvRecordSplitter } from "./formats/csv-records.ts";
 import {
   contentType,
-  createCsvParquetEncoder,
+  createCsvBytesEncoder,
   createEncoder,
   fileExtension,
   gzipsFile,
@@ -551,8 +551,9 @@ async function copyPartition(
   const data = await run.source.read(plan, partition, {
     signal,
     format: out.format,
-    // Into Parquet, CSV bytes are parsed (formats/parquet-csv.ts): only the canonical dialect is.
-    csv: out.format === "Parquet" ? { ...CANONICAL_CSV } : out.csv,
+    // Into Parquet or JSON Lines, CSV bytes are parsed (formats/parquet-csv.ts, jsonl-csv.ts): only
+    // the canonical dialect is.
+    csv: out.format === "Csv" ? out.csv : { ...CANONICAL_CSV },
     batchRows: run.tuning?.batchRows ?? 10_000,
   });
   const file = partName(partition.index, run.tag, run.attempt, fileExtension(out));
@@ -565,19 +566,20 @@ async function copyPartition(
   let checksum = "";
 
   async function* encoded(): AsyncGenerator<Uint8Array> {
-    if (data.kind === "csv" && out.format === "Parquet") {
-      // Fast path into Parquet: each canonical record is hashed where it lies and parsed into columns.
-      const parquet = createCsvParquetEncoder(out, plan.schema, (_b, _start, _end, hash) =>
+    if (data.kind === "csv" && out.format !== "Csv") {
+      // Fast path into Parquet or JSON Lines: each canonical record is hashed where it lies, and its
+      // fields are parsed into columns or copied into an object.
+      const encoder = createCsvBytesEncoder(out, plan.schema, (_b, _start, _end, hash) =>
         content.addHash(hash),
       );
       const counted = (parts: Uint8Array[]) => {
-        progress.addRows(partition.id, parquet.rows - rows);
-        rows = parquet.rows;
+        progress.addRows(partition.id, encoder.rows - rows);
+        rows = encoder.rows;
         return parts;
       };
-      yield* parquet.start();
-      for await (const chunk of data.bytes) yield* counted(parquet.push(chunk));
-      yield* counted(parquet.finish());
+      yield* encoder.start();
+      for await (const chunk of data.bytes) yield* counted(encoder.push(chunk));
+      yield* counted(encoder.finish());
       return;
     }
     const encoder = createEncoder(out, plan.schema);

@@ -8,7 +8,8 @@
  *   output needs no re-encoding: format Csv, a dialect COPY accepts, and no float column (COPY
  *   prints 1e-07 where the canonical text is 1e-7). The bytes go to the sink as they come. Format
  *   Parquet takes the same bytes, in the canonical dialect, floats included, and parses them into
- *   columns (formats/parquet-csv.ts).
+ *   columns (formats/parquet-csv.ts); format JsonLines takes them too, floats excluded, and copies
+ *   each record's fields into an object (formats/jsonl-csv.ts).
  * - Otherwise a server-side cursor (DECLARE ... NO SCROLL CURSOR, FETCH n) in a read-only
  *   transaction, one batch per FETCH, so a partition never holds more than a batch in memory.
  *
@@ -26,6 +27,7 @@ import {
   transient,
   unknownError,
 } from "../errors.ts";
+import { CSV_JSONL_KINDS } from "../formats/jsonl-csv.ts";
 import { CSV_PARQUET_KINDS } from "../formats/parquet-csv.ts";
 import {
   chooseKey,
@@ -278,13 +280,15 @@ function copyCharOk(c: string): boolean {
 
 /**
  * Whether COPY ... (FORMAT csv) writes exactly what the CSV encoder would (format Csv), or what the
- * Parquet encoder of canonical CSV parses (format Parquet, in the canonical dialect copy.ts asks).
+ * Parquet or JSON Lines encoder of canonical CSV parses (formats Parquet and JsonLines, in the
+ * canonical dialect copy.ts asks).
  */
 export function copyFastPathEligible(schema: Schema, format: string, csv: CsvDialect): boolean {
-  if (format === "Parquet") {
+  if (format === "Parquet" || format === "JsonLines") {
+    const kinds = format === "Parquet" ? CSV_PARQUET_KINDS : CSV_JSONL_KINDS;
     return (
       schema.length > 0 &&
-      schema.every((c) => CSV_PARQUET_KINDS.has(c.kind)) &&
+      schema.every((c) => kinds.has(c.kind)) &&
       csv.delimiter === CANONICAL_CSV.delimiter &&
       csv.quote === CANONICAL_CSV.quote &&
       csv.nullValue === CANONICAL_CSV.nullValue

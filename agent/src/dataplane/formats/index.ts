@@ -2,11 +2,13 @@ import type { CopySink, CsvDialect, Encoder, Schema } from "../types.ts";
 import { CsvEncoder } from "./csv.ts";
 import type { RecordSink } from "./csv-records.ts";
 import { JsonLinesEncoder } from "./jsonl.ts";
+import { CanonicalCsvJsonLinesEncoder } from "./jsonl-csv.ts";
 import { ParquetEncoder, type ParquetOptions } from "./parquet.ts";
 import { CanonicalCsvParquetEncoder } from "./parquet-csv.ts";
 
 export { CsvEncoder, CsvFieldWriter, CsvParser, csvDialect } from "./csv.ts";
 export { inferJsonSchema, JsonLinesEncoder, jsonRow, LineSplitter, parseJsonLine } from "./jsonl.ts";
+export { CanonicalCsvJsonLinesEncoder, CSV_JSONL_KINDS } from "./jsonl-csv.ts";
 export { ParquetEncoder, parquetElement } from "./parquet.ts";
 export { CanonicalCsvParquetEncoder, CSV_PARQUET_KINDS } from "./parquet-csv.ts";
 
@@ -53,14 +55,25 @@ function parquetOptions(out: OutputFormat): ParquetOptions {
   };
 }
 
+/** An encoder of canonical CSV bytes (a source's fast path into a Parquet or JSON Lines sink). */
+export interface CsvBytesEncoder {
+  /** Records encoded so far. */
+  readonly rows: number;
+  start(): Uint8Array[];
+  push(chunk: Uint8Array): Uint8Array[];
+  finish(): Uint8Array[];
+}
+
 /**
- * The Parquet encoder of canonical CSV bytes (a source's fast path into a Parquet sink); `onRecord`
- * sees each record's bytes.
+ * The encoder of canonical CSV bytes into the sink's format, Parquet or JSON Lines; `onRecord`
+ * sees each record's bytes and hash.
  */
-export function createCsvParquetEncoder(
+export function createCsvBytesEncoder(
   out: OutputFormat,
   schema: Schema,
   onRecord?: RecordSink,
-): CanonicalCsvParquetEncoder {
-  return new CanonicalCsvParquetEncoder(schema, parquetOptions(out), onRecord);
+): CsvBytesEncoder {
+  if (out.format === "JsonLines") return new CanonicalCsvJsonLinesEncoder(schema, onRecord);
+  if (out.format === "Parquet") return new CanonicalCsvParquetEncoder(schema, parquetOptions(out), onRecord);
+  throw new Error(`no encoder of CSV bytes into ${out.format}: CSV bytes are the output`);
 }
