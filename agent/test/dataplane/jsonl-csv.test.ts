@@ -14,7 +14,7 @@ import { type PostgresServer, startPostgres } from "../../../hack/src/services/i
 import { CANONICAL_CSV, ContentChecksum, canonicalRecord } from "../../src/dataplane/checksum.ts";
 import { copyFastPathEligible, PostgresSource } from "../../src/dataplane/connectors/postgres.ts";
 import { JsonLinesEncoder } from "../../src/dataplane/formats/jsonl.ts";
-import { CanonicalCsvJsonLinesEncoder, CSV_JSONL_KINDS } from "../../src/dataplane/formats/jsonl-csv.ts";
+import { CanonicalCsvJsonLinesEncoder } from "../../src/dataplane/formats/jsonl-csv.ts";
 import { runCopy } from "../../src/dataplane/index.ts";
 import type { PartitionPlan, Row, Schema } from "../../src/dataplane/types.ts";
 import { valueFromText } from "../../src/dataplane/values.ts";
@@ -23,7 +23,7 @@ import { copyJob, fileStore, pgDatabase, postgresStore, readOutput, sortRows } f
 
 const pretty = fc.json({ maxDepth: 2 }).map((j) => JSON.stringify(JSON.parse(j), null, 1));
 const CASES = [
-  ...KINDS.filter((k) => CSV_JSONL_KINDS.has(k.column.kind) && k.column.kind !== "json"),
+  ...KINDS.filter((k) => !["float32", "float64", "json"].includes(k.column.kind)),
   // JSON as PostgreSQL prints it, and with line breaks (CR LF too), which the object must not keep.
   {
     column: col("j", "json"),

@@ -27,7 +27,6 @@ import {
   transient,
   unknownError,
 } from "../errors.ts";
-import { CSV_JSONL_KINDS } from "../formats/jsonl-csv.ts";
 import { CSV_PARQUET_KINDS } from "../formats/parquet-csv.ts";
 import {
   chooseKey,
@@ -285,7 +284,8 @@ function copyCharOk(c: string): boolean {
  */
 export function copyFastPathEligible(schema: Schema, format: string, csv: CsvDialect): boolean {
   if (format === "Parquet" || format === "JsonLines") {
-    const kinds = format === "Parquet" ? CSV_PARQUET_KINDS : CSV_JSONL_KINDS;
+    // Parquet parses floats and rewrites their text; JSON Lines takes what CSV takes.
+    const kinds = format === "Parquet" ? CSV_PARQUET_KINDS : FAST_PATH_KINDS;
     return (
       schema.length > 0 &&
       schema.every((c) => kinds.has(c.kind)) &&

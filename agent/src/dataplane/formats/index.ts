@@ -8,7 +8,7 @@ import { CanonicalCsvParquetEncoder } from "./parquet-csv.ts";
 
 export { CsvEncoder, CsvFieldWriter, CsvParser, csvDialect } from "./csv.ts";
 export { inferJsonSchema, JsonLinesEncoder, jsonRow, LineSplitter, parseJsonLine } from "./jsonl.ts";
-export { CanonicalCsvJsonLinesEncoder, CSV_JSONL_KINDS } from "./jsonl-csv.ts";
+export { CanonicalCsvJsonLinesEncoder } from "./jsonl-csv.ts";
 export { ParquetEncoder, parquetElement } from "./parquet.ts";
 export { CanonicalCsvParquetEncoder, CSV_PARQUET_KINDS } from "./parquet-csv.ts";
 
