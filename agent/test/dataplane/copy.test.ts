@@ -329,7 +329,7 @@ describe("exactly once across attempts", () => {
     }
     await part.commit({ ferryrows: "0" });
     const read = await sink.read("part-00000-aaaaaaaaaaaa-a1.csv");
-    assert.ok(read && read.data.equals(data), "the part holds the bytes written, in order");
+    assert.ok(read?.data.equals(data), "the part holds the bytes written, in order");
   });
 
   test("the parts of a copy share a bounded number of block buffers, and an aborted part gives its back", async () => {

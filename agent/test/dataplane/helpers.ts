@@ -3,19 +3,30 @@
  * fixtures, and an independent reader of a job's output (decodes every part listed in _SUCCESS back
  * to canonical text rows, so tests compare what is really in the files with the source).
  */
+import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before } from "node:test";
 import { gunzipSync } from "node:zlib";
 import type { CopyActivitySpec, CopySink, CopySource } from "@ferry/crds";
 import { parquetMetadata, parquetRead } from "hyparquet";
 import mysql from "mysql2/promise";
 import pg from "pg";
-import type { AzuriteServer, MariaDbServer, PostgresServer } from "../../../hack/src/services/index.ts";
-import { ContentChecksum } from "../../src/dataplane/checksum.ts";
+import {
+  type AzuriteServer,
+  type MariaDbServer,
+  type PostgresServer,
+  startPostgres,
+} from "../../../hack/src/services/index.ts";
+import { CANONICAL_CSV, ContentChecksum } from "../../src/dataplane/checksum.ts";
 import { connectorFor } from "../../src/dataplane/connectors/index.ts";
-import type { CopyJobRef } from "../../src/dataplane/copy.ts";
+import { copyFastPathEligible, PostgresSource } from "../../src/dataplane/connectors/postgres.ts";
+import { type CopyJobRef, type CopyResult, runCopy } from "../../src/dataplane/copy.ts";
 import { CsvParser } from "../../src/dataplane/formats/csv.ts";
 import { MANIFEST_NAME, type Manifest } from "../../src/dataplane/manifest.ts";
-import type { Column, Schema, StoreConfig } from "../../src/dataplane/types.ts";
+import type { Column, Row, Schema, StoreConfig } from "../../src/dataplane/types.ts";
 import { float32Text, float64Text } from "../../src/dataplane/values.ts";
 
 let counter = 0;
@@ -79,6 +90,130 @@ export async function pgDatabase(server: PostgresServer): Promise<{ name: string
   });
   await client.connect();
   return { name, client };
+}
+
+/**
+ * Table k: a column of every kind PostgreSQL's canonical projection reads without floats, with
+ * edge values (extremes, NaN, infinity, BC, 24:00, empty bytea and strings, quotes, control bytes,
+ * JSON with a line break, NULLs) and 4,995 ordinary rows: 5,001 rows. Views: `finite` (no
+ * infinity or BC, 4,999 rows) and `nojson` (k without its json columns).
+ */
+export async function createEveryKindTable(client: pg.Client): Promise<void> {
+  await client.query(`
+      CREATE TABLE k (
+        id int PRIMARY KEY, i2 smallint, i8 bigint, n12 numeric(12,2), n18 numeric(18,4), n38 numeric(38,10),
+        nu numeric, ts timestamp, tstz timestamptz, dt date, tm time, b bytea, s text, j jsonb, js json,
+        u uuid, flag boolean
+      );
+      INSERT INTO k VALUES
+       (1, 32767, 9223372036854775807, 9999999999.99, 99999999999999.9999, 9999999999999999999999999999.9999999999,
+        123456789012345678901234567890.5, '2024-02-29 23:59:59.999999', '2024-03-10 01:02:03.456789+05:30',
+        '2024-02-29', '23:59:59.999999', '\\x00ff10', E'héllo, "世界"\\n🚀;\\r\\n''\\t\\\\ \\x01', '{"a": [1, 2.5, "x\\ny"]}',
+        E'{"b" :\\n "c,d"}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', true),
+       (2, -32768, -9223372036854775808, -9999999999.99, -0.0001, -0.0000000001, 'NaN',
+        '1969-12-31 23:59:59.5', '1900-01-01 00:00:00+00', '1969-12-31', '00:00:00', '\\x', '', '[]', '""',
+        '00000000-0000-0000-0000-000000000000', false),
+       (3, 0, 0, 0, 0, 0, 0, 'infinity', '-infinity', 'infinity', '12:00:00.5', '\\xdeadbeef', ',', 'null', 'null',
+        'ffffffff-ffff-ffff-ffff-ffffffffffff', true),
+       (4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+       (5, 1, 4503599627370497, 0.01, 12345678901234.5678, 1.5, -1e-30, '1600-06-15 12:00:00', '2300-01-01 00:00:00.000001+00',
+        '0001-01-01', '24:00:00', '\\x00', '"', '{}', '{}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12', false);
+      -- BC: PostgreSQL prints " BC" after the time, which the projection must keep apart.
+      INSERT INTO k (id, ts, tstz, dt) VALUES
+       (0, '0044-03-15 12:00:00.25 BC', '0044-03-15 12:00:00+00 BC', '0044-03-15 BC');
+      INSERT INTO k SELECT g, g % 100, g::bigint * 1000003, g / 7.0, g / 3.0, g * 1.5, g, timestamp '2024-01-01' + g * interval '1 minute',
+        timestamptz '2024-01-01 00:00:00+00' + g * interval '1.5 seconds', date '2000-01-01' + g, time '00:00' + g * interval '1 second',
+        int8send(g), CASE WHEN g % 5 = 0 THEN NULL ELSE 'row ' || g || CASE WHEN g % 7 = 0 THEN ', "q"' ELSE '' END END,
+        jsonb_build_object('g', g), json_build_object('g', g), gen_random_uuid(), g % 3 = 0
+      FROM generate_series(6, 5000) g;
+      -- The test reader prints timestamps through Date, which has no infinity and no " BC".
+      CREATE VIEW finite AS SELECT * FROM k WHERE id NOT IN (0, 3);
+      -- A reader re-prints embedded JSON (its spaces go): file-level comparisons leave json out.
+      CREATE VIEW nojson AS SELECT id, i2, i8, n12, n18, n38, nu, ts, tstz, dt, tm, b, s, u, flag FROM k;`);
+}
+
+/**
+ * For a describe block: a PostgreSQL server with table k (createEveryKindTable) in a database of
+ * its own, and a folder for FileShare sinks, made before its tests and removed after them.
+ */
+export function everyKindPostgres(): { server: PostgresServer; database: string; share: string } {
+  const f = {} as { server: PostgresServer; database: string; share: string; client?: pg.Client };
+  before(async () => {
+    f.server = await startPostgres();
+    f.share = await mkdtemp(join(tmpdir(), "ferry-kinds-share-"));
+    const db = await pgDatabase(f.server);
+    f.database = db.name;
+    f.client = db.client;
+    await createEveryKindTable(db.client);
+  });
+  after(async () => {
+    await f.client?.end();
+    await f.server?.stop();
+    if (f.share) await rm(f.share, { recursive: true, force: true });
+  });
+  return f;
+}
+
+/**
+ * Copies a table (or view) of an everyKindPostgres database into its share, in three Column
+ * partitions on id, and reads the output back as a consumer would.
+ */
+export async function copyEveryKind(
+  f: { server: PostgresServer; database: string; share: string },
+  table: string,
+  sink: Partial<CopySink>,
+): Promise<{ r: CopyResult; out: OutputRead }> {
+  const job = copyJob(
+    { dataStoreRef: { name: "pg" }, table, partitioning: { mode: "Column", column: "id", count: 3 } },
+    sink,
+  );
+  const r = await runCopy({
+    job,
+    source: postgresStore(f.server, f.database),
+    sink: fileStore(f.share),
+    attempt: 1,
+  });
+  return { r, out: await readOutput(fileStore(f.share), job.spec.sink.path) };
+}
+
+/**
+ * Each of the two partitions of table k read both ways: COPY's canonical bytes (what the CSV,
+ * Parquet and JSON Lines fast paths read) and the cursor's row batches, which a read gets when it
+ * asks JSON Lines in a dialect the fast paths do not serve. Checks each read took its path.
+ */
+export async function readKBothWays(
+  server: PostgresServer,
+  database: string,
+  fastFormat: "Parquet" | "JsonLines",
+): Promise<{
+  schema: Schema;
+  parts: { id: string; bytes: AsyncIterable<Uint8Array>; batches: AsyncIterable<Row[]> }[];
+}> {
+  const source = new PostgresSource(postgresStore(server, database));
+  const signal = new AbortController().signal;
+  const plan = await source.plan(
+    { table: "k", partitioning: { mode: "Column", column: "id", count: 2 } },
+    { signal, log: { debug() {}, info() {}, warn() {}, error() {} } },
+  );
+  assert.ok(copyFastPathEligible(plan.schema, fastFormat, { ...CANONICAL_CSV }));
+  const parts = [];
+  for (const partition of plan.partitions) {
+    const context = { signal, batchRows: 777 };
+    const fast = await source.read(plan, partition, {
+      ...context,
+      format: fastFormat,
+      csv: { ...CANONICAL_CSV },
+    });
+    const slow = await source.read(plan, partition, {
+      ...context,
+      format: "JsonLines",
+      csv: { ...CANONICAL_CSV, delimiter: ";" },
+    });
+    if (fast.kind !== "csv") throw new Error(`partition ${partition.id}: the fast read gave ${fast.kind}`);
+    if (slow.kind !== "rows") throw new Error(`partition ${partition.id}: the cursor read gave ${slow.kind}`);
+    parts.push({ id: partition.id, bytes: fast.bytes, batches: slow.batches });
+  }
+  return { schema: plan.schema, parts };
 }
 
 export async function mariaDatabase(

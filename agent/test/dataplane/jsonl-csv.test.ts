@@ -5,21 +5,15 @@
  * the cursor's rows give the same file, and a JSON Lines copy holds the CSV copy's rows.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import fc from "fast-check";
-import { type PostgresServer, startPostgres } from "../../../hack/src/services/index.ts";
-import { CANONICAL_CSV, ContentChecksum, canonicalRecord } from "../../src/dataplane/checksum.ts";
-import { copyFastPathEligible, PostgresSource } from "../../src/dataplane/connectors/postgres.ts";
+import { ContentChecksum, canonicalRecord } from "../../src/dataplane/checksum.ts";
 import { JsonLinesEncoder } from "../../src/dataplane/formats/jsonl.ts";
 import { CanonicalCsvJsonLinesEncoder } from "../../src/dataplane/formats/jsonl-csv.ts";
-import { runCopy } from "../../src/dataplane/index.ts";
-import type { PartitionPlan, Row, Schema } from "../../src/dataplane/types.ts";
+import type { Row, Schema } from "../../src/dataplane/types.ts";
 import { valueFromText } from "../../src/dataplane/values.ts";
 import { col, KINDS } from "./canonical-values.ts";
-import { copyJob, fileStore, pgDatabase, postgresStore, readOutput, sortRows } from "./helpers.ts";
+import { copyEveryKind, everyKindPostgres, readKBothWays, sortRows } from "./helpers.ts";
 
 const pretty = fc.json({ maxDepth: 2 }).map((j) => JSON.stringify(JSON.parse(j), null, 1));
 const CASES = [
@@ -121,73 +115,21 @@ describe("JSON Lines from canonical CSV", () => {
 });
 
 describe("JSON Lines from PostgreSQL's COPY", () => {
-  let server: PostgresServer;
-  let share: string;
-  let db: Awaited<ReturnType<typeof pgDatabase>>;
-  before(async () => {
-    server = await startPostgres();
-    share = await mkdtemp(join(tmpdir(), "ferry-jsonl-share-"));
-    db = await pgDatabase(server);
-    await db.client.query(`
-      CREATE TABLE k (
-        id int PRIMARY KEY, i2 smallint, i8 bigint, n12 numeric(12,2), nu numeric, ts timestamp,
-        tstz timestamptz, dt date, tm time, b bytea, s text, j jsonb, js json, u uuid, flag boolean
-      );
-      INSERT INTO k VALUES
-       (1, 32767, 9223372036854775807, 9999999999.99, 123456789012345678901234567890.5,
-        '2024-02-29 23:59:59.999999', '2024-03-10 01:02:03.456789+05:30', '2024-02-29', '23:59:59.999999',
-        '\\x00ff10', E'héllo, "世界"\\n🚀;\\r\\n''\\t\\\\ \\x01', '{"a": [1, 2.5, "x\\ny"]}', E'{"b" :\\n "c,d"}',
-        'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', true),
-       (2, -32768, -9223372036854775808, -9999999999.99, 'NaN', '1969-12-31 23:59:59.5', '1900-01-01 00:00:00+00',
-        '1969-12-31', '00:00:00', '\\x', '', '[]', '""', '00000000-0000-0000-0000-000000000000', false),
-       (3, 0, 0, 0, 0, 'infinity', '-infinity', 'infinity', '24:00:00', '\\xdeadbeef', ',', 'null', 'null',
-        'ffffffff-ffff-ffff-ffff-ffffffffffff', true),
-       (4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-      INSERT INTO k (id, ts, tstz, dt) VALUES (0, '0044-03-15 12:00:00.25 BC', '0044-03-15 12:00:00+00 BC', '0044-03-15 BC');
-      INSERT INTO k SELECT g, g % 100, g::bigint * 1000003, g / 7.0, g, timestamp '2024-01-01' + g * interval '1 minute',
-        timestamptz '2024-01-01 00:00:00+00' + g * interval '1.5 seconds', date '2000-01-01' + g,
-        time '00:00' + g * interval '1 second', int8send(g),
-        CASE WHEN g % 5 = 0 THEN NULL ELSE 'row ' || g || CASE WHEN g % 7 = 0 THEN ', "q"' ELSE '' END END,
-        jsonb_build_object('g', g), json_build_object('g', g), gen_random_uuid(), g % 3 = 0
-      FROM generate_series(5, 3000) g;
-      -- A reader re-prints embedded JSON (its spaces go): the file-level comparison leaves json out.
-      CREATE VIEW nojson AS SELECT id, i2, i8, n12, nu, ts, tstz, dt, tm, b, s, u, flag FROM k;`);
-  });
-  after(async () => {
-    await db?.client.end();
-    await server?.stop();
-    if (share) await rm(share, { recursive: true, force: true });
-  });
+  const pg = everyKindPostgres();
 
   test("COPY's bytes and the cursor's rows make the same file", async () => {
-    const source = new PostgresSource(postgresStore(server, db.name));
-    const signal = new AbortController().signal;
-    const plan: PartitionPlan = await source.plan(
-      { table: "k", partitioning: { mode: "Column", column: "id", count: 2 } },
-      { signal, log: { debug() {}, info() {}, warn() {}, error() {} } },
-    );
-    assert.ok(copyFastPathEligible(plan.schema, "JsonLines", { ...CANONICAL_CSV }));
-    for (const partition of plan.partitions) {
-      const context = { signal, format: "JsonLines" as const, batchRows: 777 };
-      const fast = await source.read(plan, partition, { ...context, csv: { ...CANONICAL_CSV } });
-      // A dialect the fast paths do not serve: the cursor's rows.
-      const slow = await source.read(plan, partition, {
-        ...context,
-        csv: { ...CANONICAL_CSV, delimiter: ";" },
-      });
-      assert.equal(fast.kind, "csv");
-      assert.equal(slow.kind, "rows");
-      if (fast.kind !== "csv" || slow.kind !== "rows") return;
-      const enc = new CanonicalCsvJsonLinesEncoder(plan.schema);
+    const { schema, parts } = await readKBothWays(pg.server, pg.database, "JsonLines");
+    for (const part of parts) {
+      const enc = new CanonicalCsvJsonLinesEncoder(schema);
       const a: Uint8Array[] = [];
-      for await (const chunk of fast.bytes) a.push(...enc.push(chunk));
+      for await (const chunk of part.bytes) a.push(...enc.push(chunk));
       a.push(...enc.finish());
-      const rowsEnc = new JsonLinesEncoder(plan.schema);
+      const rowsEnc = new JsonLinesEncoder(schema);
       const b: Uint8Array[] = [];
-      for await (const batch of slow.batches) b.push(...rowsEnc.encode(batch));
+      for await (const batch of part.batches) b.push(...rowsEnc.encode(batch));
       // One object a line, in whatever order each read returned them.
       const lines = (parts: Uint8Array[]) => Buffer.concat(parts).toString().split("\n").sort();
-      assert.ok(enc.rows > 1000, `partition ${partition.id}: ${enc.rows} rows`);
+      assert.ok(enc.rows > 2000, `partition ${part.id}: ${enc.rows} rows`);
       assert.deepEqual(lines(a), lines(b));
     }
   });
@@ -198,26 +140,10 @@ describe("JSON Lines from PostgreSQL's COPY", () => {
   });
 
   async function copyBoth(table: string): Promise<void> {
-    const copy = async (format: "Csv" | "JsonLines") => {
-      const job = copyJob(
-        {
-          dataStoreRef: { name: "pg" },
-          table,
-          partitioning: { mode: "Column", column: "id", count: 3 },
-        },
-        { format, compression: "None" },
-      );
-      const r = await runCopy({
-        job,
-        source: postgresStore(server, db.name),
-        sink: fileStore(share),
-        attempt: 1,
-      });
-      return { r, out: await readOutput(fileStore(share), job.spec.sink.path) };
-    };
+    const copy = (format: "Csv" | "JsonLines") => copyEveryKind(pg, table, { format, compression: "None" });
     const csv = await copy("Csv");
     const jsonl = await copy("JsonLines");
-    assert.equal(jsonl.r.output.rows, 3001);
+    assert.equal(jsonl.r.output.rows, 5001);
     assert.equal(jsonl.r.output.contentChecksum, csv.r.output.contentChecksum, table);
     if (table === "k") return;
     assert.deepEqual(sortRows(jsonl.out.rows), sortRows(csv.out.rows));

@@ -6,29 +6,21 @@
  * but the floats, edge values included, read back exactly.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import fc from "fast-check";
 import { parquetMetadata, snappyUncompress } from "hyparquet";
-import { type PostgresServer, startPostgres } from "../../../hack/src/services/index.ts";
-import { CANONICAL_CSV, ContentChecksum, canonicalRecord } from "../../src/dataplane/checksum.ts";
-import { copyFastPathEligible, PostgresSource } from "../../src/dataplane/connectors/postgres.ts";
+import { ContentChecksum, canonicalRecord } from "../../src/dataplane/checksum.ts";
 import { ParquetEncoder } from "../../src/dataplane/formats/parquet.ts";
 import { CanonicalCsvParquetEncoder, civilDays } from "../../src/dataplane/formats/parquet-csv.ts";
 import { snappyCompress } from "../../src/dataplane/formats/snappy.ts";
-import { runCopy } from "../../src/dataplane/index.ts";
-import type { PartitionPlan, Row, Schema } from "../../src/dataplane/types.ts";
+import type { Row, Schema } from "../../src/dataplane/types.ts";
 import { dateToDays, float32Text, float64Text, valueFromText } from "../../src/dataplane/values.ts";
 import { canonicalRow, col, dateText, MAX_DAY, MIN_DAY, SCHEMA } from "./canonical-values.ts";
 import {
   checksumOf,
-  copyJob,
-  fileStore,
-  pgDatabase,
-  postgresStore,
-  readOutput,
+  copyEveryKind,
+  everyKindPostgres,
+  readKBothWays,
   readParquetRows,
   sortRows,
 } from "./helpers.ts";
@@ -251,80 +243,22 @@ describe("Parquet from canonical CSV", () => {
 });
 
 describe("Parquet from PostgreSQL's COPY", () => {
-  let server: PostgresServer;
-  let share: string;
-  let db: Awaited<ReturnType<typeof pgDatabase>>;
-  before(async () => {
-    server = await startPostgres();
-    share = await mkdtemp(join(tmpdir(), "ferry-pq-share-"));
-    db = await pgDatabase(server);
-    await db.client.query(`
-      CREATE TABLE k (
-        id int PRIMARY KEY, i2 smallint, i8 bigint, n12 numeric(12,2), n18 numeric(18,4), n38 numeric(38,10),
-        nu numeric, ts timestamp, tstz timestamptz, dt date, tm time, b bytea, s text, j jsonb, js json,
-        u uuid, flag boolean
-      );
-      INSERT INTO k VALUES
-       (1, 32767, 9223372036854775807, 9999999999.99, 99999999999999.9999, 9999999999999999999999999999.9999999999,
-        123456789012345678901234567890.5, '2024-02-29 23:59:59.999999', '2024-03-10 01:02:03.456789+05:30',
-        '2024-02-29', '23:59:59.999999', '\\x00ff10', E'héllo, "世界"\\n🚀;\\r\\n''', '{"a": [1, 2.5, "x"]}',
-        '{"b" : "c,d"}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', true),
-       (2, -32768, -9223372036854775808, -9999999999.99, -0.0001, -0.0000000001, 'NaN',
-        '1969-12-31 23:59:59.5', '1900-01-01 00:00:00+00', '1969-12-31', '00:00:00', '\\x', '', '[]', '""',
-        '00000000-0000-0000-0000-000000000000', false),
-       (3, 0, 0, 0, 0, 0, 0, 'infinity', '-infinity', 'infinity', '12:00:00.5', '\\xdeadbeef', ',', 'null', 'null',
-        'ffffffff-ffff-ffff-ffff-ffffffffffff', true),
-       (4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
-       (5, 1, 4503599627370497, 0.01, 12345678901234.5678, 1.5, -1e-30, '1600-06-15 12:00:00', '2300-01-01 00:00:00.000001+00',
-        '0001-01-01', '24:00:00', '\\x00', '"', '{}', '{}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12', false);
-      -- BC: PostgreSQL prints " BC" after the time, which the projection must keep apart.
-      INSERT INTO k (id, ts, tstz, dt) VALUES
-       (0, '0044-03-15 12:00:00.25 BC', '0044-03-15 12:00:00+00 BC', '0044-03-15 BC');
-      INSERT INTO k SELECT g, g % 100, g::bigint * 1000003, g / 7.0, g / 3.0, g * 1.5, g, timestamp '2024-01-01' + g * interval '1 minute',
-        timestamptz '2024-01-01 00:00:00+00' + g * interval '1.5 seconds', date '2000-01-01' + g, time '00:00' + g * interval '1 second',
-        int8send(g), CASE WHEN g % 5 = 0 THEN NULL ELSE 'row ' || g || CASE WHEN g % 7 = 0 THEN ', "q"' ELSE '' END END,
-        jsonb_build_object('g', g), json_build_object('g', g), gen_random_uuid(), g % 3 = 0
-      FROM generate_series(6, 5000) g;
-      -- The test reader prints timestamps through Date, which has no infinity and no " BC".
-      CREATE VIEW finite AS SELECT * FROM k WHERE id NOT IN (0, 3);`);
-  });
-  after(async () => {
-    await db?.client.end();
-    await server?.stop();
-    if (share) await rm(share, { recursive: true, force: true });
-  });
+  const pg = everyKindPostgres();
 
   test("COPY's bytes and the cursor's rows make files a reader cannot tell apart", async () => {
-    const source = new PostgresSource(postgresStore(server, db.name));
-    const signal = new AbortController().signal;
-    const plan: PartitionPlan = await source.plan(
-      { table: "k", partitioning: { mode: "Column", column: "id", count: 2 } },
-      { signal, log: { debug() {}, info() {}, warn() {}, error() {} } },
-    );
-    assert.ok(copyFastPathEligible(plan.schema, "Parquet", { ...CANONICAL_CSV }));
-    for (const partition of plan.partitions) {
-      const context = { signal, csv: { ...CANONICAL_CSV }, batchRows: 777 };
-      const fast = await source.read(plan, partition, { ...context, format: "Parquet" });
-      // JSON Lines in a dialect the fast paths do not serve: the cursor's rows.
-      const slow = await source.read(plan, partition, {
-        ...context,
-        format: "JsonLines",
-        csv: { ...CANONICAL_CSV, delimiter: ";" },
-      });
-      assert.equal(fast.kind, "csv");
-      assert.equal(slow.kind, "rows");
-      if (fast.kind !== "csv" || slow.kind !== "rows") return;
-      const enc = new CanonicalCsvParquetEncoder(plan.schema, { codec: "SNAPPY", rowGroupRows: 1000 });
+    const { schema, parts } = await readKBothWays(pg.server, pg.database, "Parquet");
+    for (const part of parts) {
+      const enc = new CanonicalCsvParquetEncoder(schema, { codec: "SNAPPY", rowGroupRows: 1000 });
       const a = [...enc.start()];
-      for await (const chunk of fast.bytes) a.push(...enc.push(chunk));
+      for await (const chunk of part.bytes) a.push(...enc.push(chunk));
       a.push(...enc.finish());
-      const rowsEnc = new ParquetEncoder(plan.schema, { codec: "SNAPPY", rowGroupRows: 1000 });
+      const rowsEnc = new ParquetEncoder(schema, { codec: "SNAPPY", rowGroupRows: 1000 });
       const b = [...rowsEnc.start()];
-      for await (const batch of slow.batches) b.push(...rowsEnc.encode(batch));
+      for await (const batch of part.batches) b.push(...rowsEnc.encode(batch));
       b.push(...rowsEnc.finish());
       const fastFile = Buffer.concat(a);
       const slowFile = Buffer.concat(b);
-      assert.ok(enc.rows > 2000, `partition ${partition.id}: ${enc.rows} rows`);
+      assert.ok(enc.rows > 2000, `partition ${part.id}: ${enc.rows} rows`);
       assert.deepEqual(await readRaw(fastFile), await readRaw(slowFile));
       assert.deepEqual(statistics(fastFile), statistics(slowFile));
     }
@@ -332,23 +266,8 @@ describe("Parquet from PostgreSQL's COPY", () => {
 
   for (const compression of ["Snappy", "Gzip", "None"] as const) {
     test(`a Parquet copy (${compression}) holds the CSV copy's rows and content checksum`, async () => {
-      const copy = async (format: "Csv" | "Parquet") => {
-        const job = copyJob(
-          {
-            dataStoreRef: { name: "pg" },
-            table: "finite",
-            partitioning: { mode: "Column", column: "id", count: 3 },
-          },
-          { format, compression: format === "Parquet" ? compression : "None" },
-        );
-        const r = await runCopy({
-          job,
-          source: postgresStore(server, db.name),
-          sink: fileStore(share),
-          attempt: 1,
-        });
-        return { r, out: await readOutput(fileStore(share), job.spec.sink.path) };
-      };
+      const copy = (format: "Csv" | "Parquet") =>
+        copyEveryKind(pg, "finite", { format, compression: format === "Parquet" ? compression : "None" });
       const csv = await copy("Csv");
       const parquet = await copy("Parquet");
       assert.equal(parquet.r.output.rows, 4999);
