@@ -162,6 +162,10 @@ class ChunkWriter extends ByteWriter {
   }
 }
 
+function isNegativeZero(v: unknown): boolean {
+  return v === 0 && Object.is(v, -0);
+}
+
 function estimateBytes(v: Row[number]): number {
   if (v === null) return 1;
   if (typeof v === "string") return v.length + 8;
@@ -217,11 +221,13 @@ export class ParquetEncoder implements Encoder {
 
   private flushGroup(): void {
     if (this.buffered === 0) return;
-    const columnData = this.schema.map((c, i) => ({
-      name: c.name,
-      data: this.columns[i]!,
-      nullable: c.nullable,
-    }));
+    const columnData = this.schema.map((c, i) => {
+      const data = this.columns[i]!;
+      // hyparquet-writer's dictionary keys values by SameValueZero: with both zeros in a row
+      // group, every 0 would read back with the sign of the first. PLAIN keeps each one's.
+      const plain = (c.kind === "float32" || c.kind === "float64") && data.some(isNegativeZero);
+      return { name: c.name, data, nullable: c.nullable, ...(plain ? { encoding: "PLAIN" as const } : {}) };
+    });
     void this.parquet.write({ columnData, rowGroupSize: this.buffered });
     for (const col of this.columns) col.length = 0;
     this.buffered = 0;
