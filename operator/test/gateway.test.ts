@@ -117,6 +117,28 @@ describe("LogicalGateway", () => {
     const table = await kubectl(["get", "lgw", "east", "-n", namespace]);
     assert.match(table, /east\s+Online\s+2\s+2\s/);
 
+    // A Limited node still takes jobs, so it is ready; a cordoned one is not.
+    a.report({ credentialKeyLoaded: false });
+    const degraded = await eventually("east-0 Limited", async () => {
+      const g = await get();
+      return g?.status?.nodes?.limited === 1 ? g.status : undefined;
+    });
+    assert.equal(degraded.phase, "Limited");
+    assert.equal(degraded.nodes?.ready, 2, "a Limited node accepts jobs");
+    const eastOne = { apiVersion: FERRY, kind: "GatewayNode", namespace, name: "east-1" };
+    await kube.mergePatch(eastOne, { spec: { cordoned: true } });
+    const cordoned = await eventually("a cordoned node not ready", async () => {
+      const g = await get();
+      return g?.status?.nodes?.ready === 1 ? g.status : undefined;
+    });
+    assert.equal(cordoned.nodes?.online, 1, "cordoned, still Online");
+    await kube.mergePatch(eastOne, { spec: { cordoned: false } });
+    a.report({ credentialKeyLoaded: true });
+    await eventually("both ready again", async () => {
+      const g = await get();
+      return g?.status?.phase === "Online" && g.status.nodes?.ready === 2;
+    });
+
     // One node stops heartbeating: it goes Offline, the gateway Limited.
     b.stop();
     const limited = await eventually(

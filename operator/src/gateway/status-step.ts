@@ -56,7 +56,8 @@ export function gatewayStatus(ctx: GatewayContext): LogicalGatewayStatus {
     ...(version ? { version } : {}),
     nodes: {
       desired: nodes.filter((n) => n.spec.managed).length,
-      ready: count("Online"),
+      // The API's "accepting jobs": Online or Limited (degraded, still dispatched to), not cordoned.
+      ready: serving.length,
       online: count("Online"),
       limited: count("Limited"),
       offline: count("Offline"),
