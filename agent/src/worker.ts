@@ -30,6 +30,7 @@ import type {
 import { isCopyActivity } from "@ferry/crds/activity";
 import { CredentialError, type CredentialResolver } from "./credentials.ts";
 import {
+  AttemptLostError,
   type CommittedPartitionInfo,
   DataPlaneError,
   runCopy,
@@ -408,7 +409,7 @@ export class Worker {
       if (p.last) lastPartition = partition;
       else {
         const written = await write((j) => withCommittedPartition(j.status!, partition));
-        if (!written) throw new Error("the job is no longer this node's attempt");
+        if (!written) throw new AttemptLostError("the job is no longer this node's attempt");
       }
       this.#rows.inc({}, p.rows);
       this.#bytes.inc({}, p.bytes);

@@ -23,9 +23,17 @@
  *    losing the job cannot clobber a newer attempt's manifest; finding this job's manifest already
  *    there means the job is done.
  *
+ * 5. A part no checkpoint names (the `last` one, or one whose checkpoint write was refused because
+ *    the job moved on: AttemptLostError) is this attempt's alone: when the attempt ends without
+ *    its manifest — fenced, failed, or finding another attempt's manifest already written — it
+ *    deletes such parts, and any of its parts that manifest does not list. So a zombie that passed
+ *    its last fence just before losing the job does not leave its late part behind the newer
+ *    attempt's clean-up.
+ *
  * The same rows therefore appear exactly once in the parts the manifest lists, whatever was killed
  * when. What it does not promise: a folder listing may briefly show an orphan part of a zombie
- * attempt; the manifest is the truth.
+ * attempt (or, if its process dies too, until the job's files are removed); the manifest is the
+ * truth.
  */
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -39,7 +47,14 @@ import {
   FileChecksum,
 } from "./checksum.ts";
 import { connectorFor } from "./connectors/index.ts";
-import { CancelledError, DataPlaneError, isAbort, permanent, unknownError } from "./errors.ts";
+import {
+  AttemptLostError,
+  CancelledError,
+  DataPlaneError,
+  isAbort,
+  permanent,
+  unknownError,
+} from "./errors.ts";
 import { CsvParser, csvDialect } from "./formats/csv.ts";
 import { CsvRecordSplitter } from "./formats/csv-records.ts";
 import {
@@ -122,7 +137,8 @@ export interface RunCopyOptions {
   checkpoint?: readonly (CommittedPartition & { contentChecksum?: string })[];
   /**
    * Persist the partition in the checkpoint. Calls never overlap (one at a time, in commit order),
-   * and the partition counts as done only once the returned promise resolves.
+   * and the partition counts as done only once the returned promise resolves. Reject with
+   * AttemptLostError when the write was refused because the job is no longer this attempt's.
    */
   onPartitionCommitted?: (partition: CommittedPartitionInfo) => Promise<void>;
   onProgress?: (progress: CopyProgress) => void;
@@ -222,6 +238,7 @@ export async function runCopy(options: RunCopyOptions): Promise<CopyResult> {
   }
   const source = sourceConnector.openSource(options.source);
   const sink = sinkConnector.openSink(options.sink, spec.sink.path, options.tuning?.sink);
+  const parts = { committed: new Set<string>(), unclaimed: new Set<string>() };
   try {
     if (outer.aborted) throw new CancelledError();
     let chain: Promise<void> = Promise.resolve();
@@ -232,6 +249,7 @@ export async function runCopy(options: RunCopyOptions): Promise<CopyResult> {
     };
     return await copy({
       ...options,
+      parts,
       log,
       signal: outer,
       tag,
@@ -243,6 +261,8 @@ export async function runCopy(options: RunCopyOptions): Promise<CopyResult> {
       reportCommitted,
     });
   } catch (err) {
+    // Rule 5: ended without its manifest, so no one can reuse what no checkpoint names.
+    await dropParts(sink, [...parts.unclaimed], log, "no checkpoint names it and the attempt ended");
     if (outer.aborted && isAbort(err)) throw new CancelledError();
     if (err instanceof DataPlaneError) throw err;
     throw unknownError(err, { what: "copy" });
@@ -253,6 +273,8 @@ export async function runCopy(options: RunCopyOptions): Promise<CopyResult> {
 }
 
 interface Run extends Omit<RunCopyOptions, "source" | "sink"> {
+  /** Parts this attempt committed, and those of them no checkpoint names (rule 5). */
+  parts: { committed: Set<string>; unclaimed: Set<string> };
   /** onPartitionCommitted, one call at a time in commit order (the agent's status writes never race). */
   reportCommitted: (info: CommittedPartitionInfo) => Promise<void>;
   log: Logger;
@@ -377,9 +399,18 @@ async function copy(run: Run): Promise<CopyResult> {
   const reported = new Set(committed.keys());
   const partitionRun: Run = {
     ...run,
-    reportCommitted: (info) => {
+    reportCommitted: async (info) => {
       reported.add(info.id);
-      return run.reportCommitted({ ...info, last: reported.size === plan.partitions.length });
+      const last = reported.size === plan.partitions.length;
+      try {
+        await run.reportCommitted({ ...info, last });
+      } catch (err) {
+        // A write whose answer was lost may have named the part: only a refusal leaves it unclaimed.
+        if (!(err instanceof AttemptLostError)) run.parts.unclaimed.delete(info.file);
+        throw err;
+      }
+      // The last one is named by the manifest, next (rule 2).
+      if (!last) run.parts.unclaimed.delete(info.file);
     },
   };
 
@@ -438,8 +469,14 @@ async function copy(run: Run): Promise<CopyResult> {
   };
   const written = await writeManifest(run, manifest, foreignManifest);
   if (written !== manifest) {
+    // Another attempt finished the job first: what of this one's it does not list is an orphan.
+    const listed = new Set(written.parts.map((p) => p.file));
+    const orphans = [...run.parts.committed].filter((f) => !listed.has(f));
+    run.parts.unclaimed.clear();
+    await dropParts(sink, orphans, log, "another attempt's manifest does not list it");
     return resultOf(written, sink, true, progress.snapshot(true));
   }
+  run.parts.unclaimed.clear();
 
   // Only now: drop orphans of this job and, with Overwrite, the files of the job replaced.
   const keep = keptFiles(manifest, tag);
@@ -455,6 +492,21 @@ async function copy(run: Run): Promise<CopyResult> {
   if (remove.length > 0) log.info({ deleted: remove.length }, "removed files not in the manifest");
   progress.emitNow(true);
   return resultOf(manifest, sink, false, progress.snapshot(true));
+}
+
+/** Deletes `files` of the sink folder, best effort (an orphan left is harmless: rule 3). */
+async function dropParts(sink: Sink, files: string[], log: Logger, why: string): Promise<void> {
+  if (files.length === 0) return;
+  let deleted = 0;
+  await mapLimit(files, 8, async (file) => {
+    try {
+      await sink.delete(file);
+      deleted++;
+    } catch (err) {
+      log.warn({ file, err: String(err) }, "could not delete an unclaimed part");
+    }
+  });
+  log.info({ deleted, files }, `deleted this attempt's parts: ${why}`);
 }
 
 async function loadOrCreatePlan(run: Run): Promise<PartitionPlan> {
@@ -632,6 +684,8 @@ async function copyPartition(
       ferrysha256: checksum,
       ferrycontent: content.toString(),
     });
+    run.parts.committed.add(file);
+    run.parts.unclaimed.add(file);
   } catch (err) {
     await writer.abort();
     progress.discard(partition.id, fileSum.bytes);

@@ -31,6 +31,15 @@ export class CancelledError extends DataPlaneError {
   }
 }
 
+/**
+ * onPartitionCommitted's refusal: the job is no longer this attempt's, so the checkpoint write was
+ * not made (a refusal, not a write whose answer was lost). The part it named is referenced by no
+ * checkpoint and no manifest, and the attempt deletes it.
+ */
+export class AttemptLostError extends Error {
+  override readonly name = "AttemptLostError";
+}
+
 /** Where an error happened, for the message: "PostgreSQL server db.example.com:5432". */
 export interface ErrorContext {
   what: string;

@@ -13,7 +13,7 @@ export {
   type RunCopyOptions,
   runCopy,
 } from "./copy.ts";
-export { CancelledError, DataPlaneError } from "./errors.ts";
+export { AttemptLostError, CancelledError, DataPlaneError } from "./errors.ts";
 export { jobTag, MANIFEST_NAME, type Manifest, type ManifestPart } from "./manifest.ts";
 export type { CopyProgress } from "./progress.ts";
 export { type RunStoredProcedureOptions, runStoredProcedure } from "./stored-procedure.ts";

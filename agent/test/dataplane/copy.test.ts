@@ -19,6 +19,7 @@ import {
   startPostgres,
 } from "../../../hack/src/services/index.ts";
 import {
+  AttemptLostError,
   type CommittedPartitionInfo,
   type CopyProgress,
   type DataPlaneError,
@@ -255,6 +256,108 @@ describe("exactly once across attempts", () => {
       });
       assert.equal(again.alreadyDone, true);
       assert.equal(again.output.contentChecksum, result.output.contentChecksum);
+    } finally {
+      await db.client.end();
+    }
+  });
+
+  test("an attempt that ends without its manifest deletes the parts no checkpoint names", async () => {
+    const db = await pgDatabase(pgServer);
+    try {
+      await db.client.query(ITEMS_PG);
+      await fillItemsPg(db.client, 900);
+      const sink = fileStore(shareRoot);
+      const base = {
+        source: postgresStore(pgServer, db.name),
+        sink,
+      };
+      const parted = () =>
+        copyJob(
+          {
+            dataStoreRef: { name: "pg" },
+            table: "items",
+            partitioning: { mode: "Column", column: "id", count: 3 },
+          },
+          { format: "Csv" },
+          (s) => {
+            s.parallelism = 1;
+          },
+        );
+      const parts = async (path: string) =>
+        (await readdir(join(shareRoot, path)).catch(() => [] as string[]))
+          .filter((f) => f.startsWith("part-"))
+          .sort();
+
+      // Fenced between its last commit and its manifest: the last part is nobody's.
+      const fenced = parted();
+      const reported: CommittedPartitionInfo[] = [];
+      let fences = 0;
+      await assert.rejects(
+        runCopy({
+          ...base,
+          job: fenced,
+          attempt: 1,
+          onPartitionCommitted: async (p) => void reported.push(p),
+          fence: async () => {
+            if (++fences === 4) throw new Error("lease lost");
+          },
+        }),
+        (err: DataPlaneError) => err.reason === "Fenced",
+      );
+      assert.deepEqual(
+        reported.map((p) => p.last === true),
+        [false, false, true],
+      );
+      assert.deepEqual(
+        await parts(fenced.spec.sink.path),
+        reported.slice(0, 2).map((p) => p.file),
+        "the checkpointed parts stay for the next attempt; the last one is gone",
+      );
+
+      // A checkpoint write refused (the job moved on) leaves its part unclaimed; one whose answer
+      // was lost may have named it, so that part stays.
+      for (const [thrown, kept] of [
+        [new AttemptLostError("the job is no longer this node's attempt"), 1],
+        [new Error("socket hang up"), 2],
+      ] as const) {
+        const job = parted();
+        let calls = 0;
+        await assert.rejects(
+          runCopy({
+            ...base,
+            job,
+            attempt: 1,
+            onPartitionCommitted: async () => {
+              if (++calls === 2) throw thrown;
+            },
+          }),
+        );
+        assert.equal((await parts(job.spec.sink.path)).length, kept, thrown.message);
+      }
+
+      // A zombie whose late part lands after the newer attempt's manifest and clean-up: it finds
+      // that manifest and deletes its own parts the manifest does not list.
+      const raced = parted();
+      let newer: Awaited<ReturnType<typeof runCopy>> | undefined;
+      let reports = 0;
+      const zombie = await runCopy({
+        ...base,
+        job: raced,
+        attempt: 1,
+        // After its second part: the newer attempt runs to its end; the zombie then commits its third.
+        onPartitionCommitted: async () => {
+          if (++reports === 2) newer = await runCopy({ ...base, job: raced, attempt: 2, checkpoint: [] });
+        },
+      });
+      assert.equal(zombie.alreadyDone, true);
+      assert.equal(newer?.manifest.attempt, 2);
+      assert.deepEqual(
+        await parts(raced.spec.sink.path),
+        newer!.manifest.parts.map((p) => p.file).sort(),
+        "only the parts the manifest lists",
+      );
+      const out = await readOutput(sink, raced.spec.sink.path);
+      assert.equal(out.rows.length, 900);
     } finally {
       await db.client.end();
     }
