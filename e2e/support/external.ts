@@ -6,7 +6,7 @@
  */
 import type { KubeObject, Lease, Secret } from "@ferry/common";
 import type { CopyJob, GatewayNode } from "@ferry/crds";
-import { eventually, FAST_AGENT_FLAGS } from "@ferry/hack/testing";
+import { agentLaunch, eventually, FAST_AGENT_FLAGS, launcherEnv } from "@ferry/hack/testing";
 import { AGENT_MAIN, ferryCli, type Logged, spawnLogged } from "./processes.ts";
 import { FERRY, getGateway, type Stack } from "./stack.ts";
 
@@ -49,12 +49,16 @@ export function keyOf(registration: Registration): string {
 
 /**
  * Runs `ferry-agent <args>` as an external node would (no pod, no mounted files: identity, gateway
- * and namespace come from the key), killed when the scenario ends if still running. FERRY_VERSION
+ * and namespace come from the key; the launcher's node options and environment), killed when the
+ * scenario ends if still running. FERRY_VERSION
  * is the gateway's agent version, as an operator installing the same release would have.
  */
 export async function startExternalAgent(stack: Stack, name: string, args: string[]): Promise<Logged> {
   const gw = await getGateway(stack.kube, stack.namespace, stack.gateway);
-  const agent = spawnLogged(name, [AGENT_MAIN, ...args, ...FAST_EXTERNAL], {
+  // As agent/bin/ferry-agent starts it on a machine: its node options and environment defaults.
+  const launch = agentLaunch();
+  const agent = spawnLogged(name, [...launch.nodeFlags, AGENT_MAIN, ...args, ...FAST_EXTERNAL], {
+    ...launcherEnv(launch),
     FERRY_VERSION: gw?.spec.agent?.version ?? "1.0.0",
   });
   let exited = false;
