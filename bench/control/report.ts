@@ -27,6 +27,25 @@ function slotsNote(perNode: number): string {
   return `${perNode} slots a node, ${(perNode / cores).toFixed(0)}x this machine's ${cores} cores: every slot's status writes, copies and watch events share those cores with the control plane, so more slots buy throughput with latency.`;
 }
 
+/**
+ * Why the p99 target is missed when it is, as the runs' per-job times (--dump) and a CPU profile of
+ * the API server showed it; whoever changes dispatch re-measures and updates this.
+ */
+const DISPATCH_MISS_NOTE =
+  "p99 above the target: the jobs that start while the creates are still in flight set it (the rows " +
+  "above). In one run's first round the dispatcher's Assigned writes had answered 70-280 ms after " +
+  "each create, the nodes' Running writes then took 45-425 ms, and the stopwatch's watch saw them " +
+  "30-300 ms after those writes had answered: " +
+  "the creates keep the API server busy and every process shares the same 2 cores. The API server " +
+  "costs ~3-5 ms of CPU per CopyJob status write whether it is applied (server-side apply) or merge-" +
+  "patched (measured on this control plane, 300 of each, three times): about a third of its profile is " +
+  "Go's allocation and GC, its CEL rules ~7 %, client-certificate checks ~5 %. Per job the agents " +
+  "spend ~15-17 ms of CPU spread over status writes, the plan's catalog reads, the local folder's " +
+  "fsyncs and logging, with no single hot spot. After the last create the same path is well inside " +
+  "the target. What would close it: fewer writes on the first round's path (a dispatcher that starts " +
+  "a job on a free slot itself, one write instead of two; it changes what Running promises), or a " +
+  "control plane on cores of its own.";
+
 export function dispatchReport(r: DispatchResult): string {
   const { jobs } = r.options;
   const lat = r.latency;
@@ -179,6 +198,7 @@ export function dispatchReport(r: DispatchResult): string {
     requestTable,
     "",
     cpuTable,
+    ...(p99 < DISPATCH_P99_TARGET_MS ? [] : ["", DISPATCH_MISS_NOTE]),
   ].join("\n");
 }
 

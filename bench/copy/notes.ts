@@ -18,10 +18,15 @@ const WHY: { match: RegExp; note: string }[] = [
       "COPY's message headers and sha256es the file; (3) Azurite +0.05-0.15, at 4 MiB blocks. And it " +
       "keeps the cores less busy (~1.5-1.65): the attempt's steps around the copy (the plan, ~25 ms on " +
       "the connection the partition then reuses; checkpoint, manifest, status: ~60-80 ms in all) run " +
-      "one after the other, and the window counts the dispatch. What would close it: canonical " +
-      "timestamps PostgreSQL prints natively (a change of the canonical text, every connector and " +
-      "format; rewriting PostgreSQL's own text in the agent costs a field walk per record, about what " +
-      "the projection costs PostgreSQL), or cores of its own for the source. Run to run, the same " +
+      "one after the other, and the window counts the dispatch. Without Kubernetes (runCopy in the " +
+      "process, 5 runs each, same table) the copy alone is 0.75-0.86 s against the pipe's 0.66-0.78: " +
+      "~0.87x, so this is the copy, not the control plane. The projection's cost, measured per form " +
+      "(PostgreSQL CPU per 1 M rows over COPY of the table itself): the timestamp's text alone +0.0, " +
+      "with || 'Z' +0.04-0.07, with replace(' ', 'T') too +0.1-0.13 (the current form; overlay, " +
+      "translate, to_char, left/substr, date || time and to_json all cost more). What would close it: " +
+      "canonical timestamps PostgreSQL prints natively (a change of the canonical text, every connector " +
+      "and format; putting the T in the agent costs a field walk per record, about what replace costs " +
+      "PostgreSQL, on the same two cores), or cores of its own for the source. Run to run, the same " +
       "copy's time varies by ~20% on this shared machine.",
   },
   {
@@ -45,7 +50,10 @@ const WHY: { match: RegExp; note: string }[] = [
       "(profile: field parsing ~0.6-0.8, Snappy ~0.2, the record hash ~0.1, GC ~0.1) beside PostgreSQL's " +
       "projection, on cores the pipe already fills; Azurite's share is small (the file is ~3.5x smaller). " +
       "What would close it: canonical timestamps PostgreSQL prints natively, as for CSV, and parsing " +
-      "(or Snappy) in native code; a worker thread would not help on 2 busy cores. The peak RSS of " +
+      "in native code; a worker thread would not help on 2 busy cores. Not Snappy: on this machine the " +
+      "native one (npm snappy 7.4.3, napi-rs) compresses COPY's text and int64 pages only ~1.2x faster " +
+      "than snappy.ts (398 against 322 MB/s, 348 against 291). Encoding alone, in one process from " +
+      "captured COPY bytes: 0.59-0.66 s per 1 M rows with Snappy, 0.43-0.45 without. The peak RSS of " +
       "this row is the agent's high-water mark so far: JSON Lines ran before it in the same process " +
       "(alone, a 1 M-row Parquet copy peaked at 151-179 MiB).",
   },
