@@ -180,6 +180,17 @@ describe("MariaDB to a file share, every format, verified row for row", () => {
   }
 });
 
+/** Table items in `count` Column ranges of id, copied one at a time: the commits come in plan order. */
+function itemsJob(count: number, format: "Csv" | "JsonLines") {
+  return copyJob(
+    { dataStoreRef: { name: "pg" }, table: "items", partitioning: { mode: "Column", column: "id", count } },
+    { format },
+    (s) => {
+      s.parallelism = 1;
+    },
+  );
+}
+
 describe("exactly once across attempts", () => {
   test("a retry skips committed partitions, redoes the rest, and removes orphans", async () => {
     const db = await pgDatabase(pgServer);
@@ -188,17 +199,7 @@ describe("exactly once across attempts", () => {
       await fillItemsPg(db.client, 3000);
       const source = await itemsRowsPg(db.client);
       const sink = fileStore(shareRoot);
-      const job = copyJob(
-        {
-          dataStoreRef: { name: "pg" },
-          table: "items",
-          partitioning: { mode: "Column", column: "id", count: 6 },
-        },
-        { format: "JsonLines" },
-        (s) => {
-          s.parallelism = 1;
-        },
-      );
+      const job = itemsJob(6, "JsonLines");
       const checkpoint: CommittedPartitionInfo[] = [];
       let fences = 0;
       // Attempt 1 loses its lease before its third commit.
@@ -271,18 +272,7 @@ describe("exactly once across attempts", () => {
         source: postgresStore(pgServer, db.name),
         sink,
       };
-      const parted = () =>
-        copyJob(
-          {
-            dataStoreRef: { name: "pg" },
-            table: "items",
-            partitioning: { mode: "Column", column: "id", count: 3 },
-          },
-          { format: "Csv" },
-          (s) => {
-            s.parallelism = 1;
-          },
-        );
+      const parted = () => itemsJob(3, "Csv");
       const parts = async (path: string) =>
         (await readdir(join(shareRoot, path)).catch(() => [] as string[]))
           .filter((f) => f.startsWith("part-"))
