@@ -1,7 +1,9 @@
 /**
  * The copy benchmark's CPU meter: the CPU time the three sides of a copy (PostgreSQL, the mover,
- * Azurite) used between two points, read from /proc (bench/src/cpu.ts).
+ * Azurite) used between two points, read from /proc (bench/src/cpu.ts), and the time the
+ * hypervisor took from this machine's cores meanwhile.
  */
+import { stolenSeconds } from "../src/cpu.ts";
 
 /** Reads a CPU time, seconds. */
 export type CpuReader = () => Promise<number>;
@@ -11,6 +13,8 @@ export interface Cpu {
   source: number;
   mover: number;
   sink: number;
+  /** Stolen by the hypervisor, summed over the machine's cores. */
+  stolen: number;
   window: number;
 }
 
@@ -25,7 +29,7 @@ export interface CpuMeter {
  * core to spare.
  */
 export function cpuMeter(sides: { source: CpuReader; sink: CpuReader }, mover: CpuReader): CpuMeter {
-  const read = () => Promise.all([sides.source(), mover(), sides.sink()]);
+  const read = () => Promise.all([sides.source(), mover(), sides.sink(), stolenSeconds()]);
   let before: number[] = [];
   let t0 = 0;
   return {
@@ -36,8 +40,13 @@ export function cpuMeter(sides: { source: CpuReader; sink: CpuReader }, mover: C
     async stop() {
       const window = (performance.now() - t0) / 1000;
       const after = await read();
-      const [source, moved, sink] = after.map((a, i) => a - before[i]!) as [number, number, number];
-      return { source, mover: moved, sink, window };
+      const [source, moved, sink, stolen] = after.map((a, i) => a - before[i]!) as [
+        number,
+        number,
+        number,
+        number,
+      ];
+      return { source, mover: moved, sink, stolen, window };
     },
   };
 }

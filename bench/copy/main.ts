@@ -26,6 +26,7 @@ import {
   ownCpuSeconds,
   recordResult,
   serverPid,
+  stolenSeconds,
   table,
   treeCpuSeconds,
 } from "../src/index.ts";
@@ -98,6 +99,9 @@ const rowsPerSecond = (r: Row) => r.rows / r.m.seconds;
 
 const busy = (c: Cpu) => (c.source + c.mover + c.sink) / c.window;
 
+/** The hypervisor's steal over the row's window, as a share of this machine's cores. */
+const stolenShare = (c: Cpu) => `${((c.stolen / (c.window * availableParallelism())) * 100).toFixed(0)} %`;
+
 function cpuCell(r: Row): string {
   const c = r.m.cpu;
   if (!c) return "";
@@ -115,6 +119,7 @@ async function withCpu<T extends Measured>(meter: CpuMeter, fn: () => Promise<T>
 async function main(): Promise<void> {
   const command = `npm run bench -- copy${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(" ")}` : ""}`;
   const started = performance.now();
+  const stolenAtStart = await stolenSeconds();
   let pg: PostgresServer | undefined;
   let azurite: AzuriteServer | undefined;
   let ferry: Ferry | undefined;
@@ -315,6 +320,7 @@ async function main(): Promise<void> {
       "agent peak RSS",
       "CPU s per 1 M rows: PostgreSQL / mover / Azurite",
       "cores busy",
+      "stolen",
       "target",
       "met",
     ];
@@ -329,6 +335,7 @@ async function main(): Promise<void> {
       r.rss !== undefined ? `${fmt(r.rss / MIB)} MiB` : "",
       cpuCell(r),
       r.m.cpu ? busy(r.m.cpu).toFixed(2) : "",
+      r.m.cpu ? stolenShare(r.m.cpu) : "",
       r.target ?? "",
       r.met === undefined ? "" : r.met ? "met" : "MISSED",
     ]);
@@ -341,12 +348,16 @@ async function main(): Promise<void> {
         `Each row is the fastest of ${REPEAT} runs (the large table's, one run); a Ferry row's peak RSS is the highest of its runs. ` +
         `CPU: user + system time from /proc while the row ran — PostgreSQL with its backends, the mover (this process for ` +
         `(a)-(c), the agent for Ferry), Azurite; "cores busy" is their sum over the row's wall time (for Ferry, from the ` +
-        `CopyJob's creation until it was seen Succeeded), of the ${availableParallelism()} this machine has.` +
+        `CopyJob's creation until it was seen Succeeded), of the ${availableParallelism()} this machine has. ` +
+        `"stolen": the time the hypervisor gave other guests while this machine's cores wanted to run (/proc/stat ` +
+        `steal), as a share of its cores over the row's window; a row that ran slow with a high share ran slow for ` +
+        `someone else's load (contention that shows no steal, such as a busy sibling hyperthread, is not counted).` +
         (memory
           ? ` Agent peak RSS: ${fmt(memory.small / MIB)} MiB for ${fmt(ROWS)} rows, ${fmt(memory.large / MIB)} MiB for ${fmt(LARGE)}.`
           : ""),
       ...missedNotes(missed.map((r) => r.what)),
-      `Whole run: ${((performance.now() - started) / 60_000).toFixed(1)} min.`,
+      `Whole run: ${((performance.now() - started) / 60_000).toFixed(1)} min, ` +
+        `${((((await stolenSeconds()) - stolenAtStart) / (((performance.now() - started) / 1000) * availableParallelism())) * 100).toFixed(0)} % of it stolen.`,
     ];
     console.log(`\n${out}\n\n${notes.join("\n\n")}`);
     if (!values["no-record"]) await recordResult("copy", command, `${out}\n\n${notes.join("\n\n")}`);

@@ -85,3 +85,14 @@ export function ownCpuSeconds(): Promise<number> {
   const { user, system } = process.cpuUsage();
   return Promise.resolve((user + system) / 1e6);
 }
+
+/**
+ * CPU time the hypervisor gave other guests while this machine's vCPUs wanted to run (the steal
+ * column of /proc/stat), summed over its cores; 0 where /proc/stat has none. Seconds. A share of it
+ * over a window says how much of a slow measurement was someone else's load.
+ */
+export async function stolenSeconds(): Promise<number> {
+  const text = await readFile("/proc/stat", "utf8").catch(() => "");
+  const cpu = /^cpu\s+(.*)$/m.exec(text)?.[1]?.split(/\s+/).map(Number);
+  return (cpu?.[7] ?? 0) / TICKS_PER_SECOND;
+}

@@ -1,2 +1,2 @@
-export { cpuSeconds, ownCpuSeconds, serverPid, treeCpuSeconds } from "./cpu.ts";
+export { cpuSeconds, ownCpuSeconds, serverPid, stolenSeconds, treeCpuSeconds } from "./cpu.ts";
 export { type Cell, machine, percentile, RESULTS_FILE, recordResult, table } from "./results.ts";
