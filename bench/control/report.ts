@@ -39,10 +39,12 @@ const DISPATCH_MISS_NOTE =
   "the creates keep the API server busy and every process shares the same 2 cores. The API server " +
   "costs ~3-5 ms of CPU per CopyJob status write whether it is applied (server-side apply) or merge-" +
   "patched (measured on this control plane, 300 of each, three times): about a third of its profile is " +
-  "Go's allocation and GC, its CEL rules ~7 %, client-certificate checks ~5 %. Per job the agents " +
-  "spend ~15-17 ms of CPU spread over status writes, the plan's catalog reads, the local folder's " +
-  "fsyncs and logging, with no single hot spot. After the last create the same path is well inside " +
-  "the target. What would close it: fewer writes on the first round's path (a dispatcher that starts " +
+  "Go's allocation and GC, its CEL rules ~7 %, client-certificate checks ~5 %. The agents' CPU per " +
+  "job (the CPU table) is spread over status writes, the plan's catalog reads, the local folder's " +
+  "fsyncs and logging, with no single hot spot. Compare the rows after the last create, and the CPU " +
+  "per job with other entries: the same work costs up to twice the CPU when this shared machine is " +
+  "slow, and every latency stretches with it. What would close it: fewer writes on the first round's " +
+  "path (a dispatcher that starts " +
   "a job on a free slot itself, one write instead of two; it changes what Running promises), or a " +
   "control plane on cores of its own.";
 
