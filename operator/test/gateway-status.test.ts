@@ -11,7 +11,7 @@ import { eventually, installCrds, testNamespace } from "@ferry/hack/testing";
 import { JOB_COUNTS_INTERVAL_MS } from "../src/gateway/status-step.ts";
 import { gatewayIn, jobIn } from "./support/fixtures.ts";
 import { notingApplies } from "./support/noting-kube.ts";
-import { runOperator } from "./support/operator.ts";
+import { gatewayToucher, runOperator } from "./support/operator.ts";
 
 const FERRY = "ferry.dev/v1alpha1";
 const JOBS = 40;
@@ -25,19 +25,7 @@ test("job counts alone are written at most once a second, and the last count is 
   const gatewayRef = { apiVersion: FERRY, kind: "LogicalGateway", namespace, name: "east" };
   const gateway = () => kube.get<LogicalGateway>(gatewayRef);
   const statusWrites = () => noting.applied.filter((a) => a.what === "LogicalGateway/east/status");
-  const reconciles = () =>
-    operator.metrics
-      .histogram("ferry_reconcile_duration_seconds", "", ["controller"])
-      .get({ controller: "gateway" }).count;
-  let touches = 0;
-  /** Changes the gateway (not its spec), which is reconciled at once, and waits for that. */
-  const touch = async () => {
-    const before = reconciles();
-    await kube.mergePatch(gatewayRef, {
-      metadata: { annotations: { "example.com/touched": String(++touches) } },
-    });
-    await eventually("the touch reconciled", async () => reconciles() > before);
-  };
+  const touch = gatewayToucher(kube, operator, gatewayRef);
   // Settled: keys and certificates issued, so a reconcile has no status change left to write.
   await eventually("the gateway's steps done", async () => {
     const conditions = (await gateway())?.status?.conditions ?? [];

@@ -15,7 +15,7 @@ import type { LogicalGateway } from "@ferry/crds";
 import { gatewayFixture } from "@ferry/crds/fixtures";
 import { eventually, installCrds, testNamespace } from "@ferry/hack/testing";
 import { notingApplies } from "./support/noting-kube.ts";
-import { runOperator } from "./support/operator.ts";
+import { gatewayToucher, runOperator } from "./support/operator.ts";
 
 const FERRY = "ferry.dev/v1alpha1";
 
@@ -125,19 +125,12 @@ test("a settled gateway's reconciles apply none of its agents' objects, and a ch
   const applied = () => noting.applied.filter((a) => !a.what.endsWith("/status")).map((a) => a.what);
   const operator = await runOperator(t, noting.kube, namespace);
   await keyOf(kube, namespace, "initial");
-  const reconciles = () =>
-    operator.metrics
-      .histogram("ferry_reconcile_duration_seconds", "", ["controller"])
-      .get({ controller: "gateway" }).count;
-  let touches = 0;
-  const touch = async () => {
-    const before = reconciles();
-    await kube.mergePatch(
-      { apiVersion: FERRY, kind: "LogicalGateway", namespace, name: "east" },
-      { metadata: { annotations: { "example.com/touched": String(++touches) } } },
-    );
-    await eventually("the touch reconciled", async () => reconciles() > before);
-  };
+  const touch = gatewayToucher(kube, operator, {
+    apiVersion: FERRY,
+    kind: "LogicalGateway",
+    namespace,
+    name: "east",
+  });
   // Until the controller-manager has filled the token, a reconcile still has work to do.
   await eventually("a reconcile that applies nothing", async () => {
     const before = applied().length;

@@ -3,9 +3,10 @@
  * stopped when the test ends. The same wiring as the operator process (buildOperator).
  */
 import type { TestContext } from "node:test";
-import type { Kube } from "@ferry/common";
+import type { Kube, ObjectRef } from "@ferry/common";
 import { createLogger } from "@ferry/common/log";
 import { EventRecorder, Metrics } from "@ferry/common/runtime";
+import { eventually } from "@ferry/hack/testing";
 import type { OperatorConfig } from "../../src/gateway/context.ts";
 import { buildOperator } from "../../src/operator.ts";
 
@@ -60,4 +61,21 @@ export async function runOperator(
   };
   t.after(halt);
   return { metrics, stop: halt };
+}
+
+/**
+ * Changes the gateway `ref` (an annotation, not its spec), which is reconciled at once, and waits
+ * for that reconcile: each call is one more reconcile, for tests that count what reconciles do.
+ */
+export function gatewayToucher(kube: Kube, operator: RunningOperator, ref: ObjectRef): () => Promise<void> {
+  const reconciles = () =>
+    operator.metrics
+      .histogram("ferry_reconcile_duration_seconds", "", ["controller"])
+      .get({ controller: "gateway" }).count;
+  let touches = 0;
+  return async () => {
+    const before = reconciles();
+    await kube.mergePatch(ref, { metadata: { annotations: { "example.com/touched": String(++touches) } } });
+    await eventually("the touch reconciled", async () => reconciles() > before);
+  };
 }
