@@ -188,15 +188,11 @@ export class ResourceSampler {
   #cpu = cpuTimes(os.cpus());
   #net: NetCounters | undefined;
   #at = Date.now();
-  readonly #cgroup: Promise<CgroupCpu | undefined>;
   #used: number | undefined;
-
-  constructor(cgroup: Promise<CgroupCpu | undefined> = cgroupCpu()) {
-    this.#cgroup = cgroup.then(async (c) => {
-      this.#used = await c?.usageMicros();
-      return c;
-    });
-  }
+  readonly #cgroup = cgroupCpu().then(async (c) => {
+    this.#used = await c?.usageMicros();
+    return c;
+  });
 
   /** The CPU limit sampled against, in cores; undefined: the machine's. */
   async limitCores(): Promise<number | undefined> {

@@ -494,11 +494,17 @@ async function copy(run: Run): Promise<CopyResult> {
   return resultOf(manifest, sink, false, progress.snapshot(true));
 }
 
-/** Deletes `files` of the sink folder, best effort (an orphan left is harmless: rule 3). */
+/** How long an ending attempt waits for its unclaimed parts' deletes (a sink that is down retries). */
+const DROP_WAIT_MS = 10_000;
+
+/**
+ * Deletes `files` of the sink folder, best effort: an orphan left is harmless (rule 3), so an
+ * attempt that fails because its sink is down does not wait out the deletes' retries to say so.
+ */
 async function dropParts(sink: Sink, files: string[], log: Logger, why: string): Promise<void> {
   if (files.length === 0) return;
   let deleted = 0;
-  await mapLimit(files, 8, async (file) => {
+  const all = mapLimit(files, 8, async (file) => {
     try {
       await sink.delete(file);
       deleted++;
@@ -506,6 +512,12 @@ async function dropParts(sink: Sink, files: string[], log: Logger, why: string):
       log.warn({ file, err: String(err) }, "could not delete an unclaimed part");
     }
   });
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, DROP_WAIT_MS);
+  });
+  await Promise.race([all, waited]);
+  clearTimeout(timer);
   log.info({ deleted, files }, `deleted this attempt's parts: ${why}`);
 }
 
