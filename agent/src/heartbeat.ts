@@ -37,6 +37,9 @@ export interface HeartbeatOptions {
   annotations?: () => Record<string, string>;
 }
 
+/** Immediate renewals after a conflict with a write of this process, before the loop waits. */
+const CONFLICT_RETRIES = 3;
+
 export class Heartbeat {
   readonly #o: HeartbeatOptions;
   #lease: Lease;
@@ -88,20 +91,27 @@ export class Heartbeat {
     }
   }
 
-  async renew(): Promise<void> {
+  /**
+   * One renewal. A conflict is judged from the Lease as it is now: another instance's means ours
+   * was taken; ours (a write of this process in between) is renewed again at once, a few times at
+   * most. A Lease that is gone (deleted by someone, or with its namespace) is created again, so
+   * a conflict never becomes a loop of writes that cannot succeed.
+   */
+  async renew(retries = CONFLICT_RETRIES): Promise<void> {
     const sent = performance.now();
-    const desired = nodeLease(
-      this.#o.namespace,
-      this.#o.gateway,
-      this.#o.node,
-      this.#o.instance,
-      this.#o.leaseMs,
-      new Date(),
-      this.#lease,
-      this.#o.annotations?.() ?? {},
-    );
+    const desired = (base: Lease | undefined) =>
+      nodeLease(
+        this.#o.namespace,
+        this.#o.gateway,
+        this.#o.node,
+        this.#o.instance,
+        this.#o.leaseMs,
+        new Date(),
+        base,
+        this.#o.annotations?.() ?? {},
+      );
     try {
-      this.#lease = await this.#o.kube.replace<Lease>(desired);
+      this.#lease = await this.#o.kube.replace<Lease>(desired(this.#lease));
     } catch (err) {
       if (!isConflict(err)) throw err;
       const current = await this.#o.kube.get<Lease>(leaseRef(this.#o.namespace, nodeLeaseName(this.#o.node)));
@@ -112,8 +122,16 @@ export class Heartbeat {
         this.#o.onTaken();
         return;
       }
-      if (current) this.#lease = current;
-      return this.renew();
+      if (current) {
+        if (retries <= 0) throw err;
+        this.#lease = current;
+        return this.renew(retries - 1);
+      }
+      // Gone: create it as ours. If another instance creates it first, the next renewal's
+      // conflict finds its holder. A namespace being deleted refuses this: the loop tries again
+      // after renewMs, as for any failed renewal.
+      this.#o.log.warn("this node's lease was deleted; creating it again");
+      this.#lease = await this.#o.kube.create<Lease>(desired(undefined));
     }
     this.#renewedAt = sent;
     if (this.#stale) {

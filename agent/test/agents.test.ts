@@ -338,6 +338,41 @@ describe("agents", () => {
     proc!.kill("SIGKILL");
   });
 
+  test("a node whose Lease is deleted creates it again, as its own, and keeps running", async (t) => {
+    const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
+    const setup = await setupGateway(kube, ns, pg, azurite, 10);
+    const [proc] = spawnAgents(kubeconfig, ns, setup.gateway, ["d1"]);
+    const ref = { apiVersion: "coordination.k8s.io/v1", kind: "Lease", namespace: ns, name: "ferry-node-d1" };
+    const first = await eventually("d1's lease", () => kube.get<Lease>(ref));
+    await kube.delete(ref);
+    // Before, a renewal's conflict with the deleted Lease was retried at once, forever: the Lease
+    // never came back and the agent sent tens of writes a second.
+    const again = await eventually(
+      "d1's lease back",
+      async () => {
+        const l = await kube.get<Lease>(ref);
+        return l && l.metadata.uid !== first.metadata.uid ? l : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
+    assert.equal(again.spec.holderIdentity, "d1");
+    assert.equal(
+      again.metadata.annotations?.["ferry.dev/instance-id"],
+      first.metadata.annotations?.["ferry.dev/instance-id"],
+      "the same instance holds it",
+    );
+    assert.ok(proc!.lines.some((l) => l.includes("this node's lease was deleted; creating it again")));
+    await kube.create(jobFor(ns, setup.gateway, "after", { partitions: 1 }));
+    await eventually(
+      "a job after it",
+      async () => (await getJob(kube, ns, "after"))?.status?.phase === "Succeeded",
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    proc!.kill("SIGKILL");
+  });
+
   test("dispatcher failover: SIGKILL the dispatcher, another takes over within one lease period", async (t) => {
     const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
     const setup = await setupGateway(kube, ns, pg, azurite, 500);
