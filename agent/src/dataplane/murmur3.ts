@@ -1,8 +1,9 @@
 /**
  * MurmurHash3, x86 128-bit variant, seed 0 (Austin Appleby's public-domain reference), over a byte
- * range without copying it. The content checksum hashes every copied row with it: at ~100 ns a
- * row in plain JavaScript it costs a fraction of a call into node:crypto, and the content checksum
- * needs spread, not secrecy (the file checksum, sha256, is the one that proves bytes unaltered).
+ * range without copying it. The content checksum hashes every copied row with it: it needs spread,
+ * not secrecy (the file checksum, sha256, is the one that proves bytes unaltered). Records found in
+ * CSV bytes are hashed by formats/csv-records.wasm as they are found; this one hashes the rest
+ * (rows given as fields, records split across chunks).
  */
 
 const C1 = 0x239b961b;
@@ -120,102 +121,4 @@ function finish(
   out[1] = h2;
   out[2] = h3;
   out[3] = h4;
-}
-
-const LF = 0x0a;
-const LF4 = 0x0a0a0a0a;
-const ONES = 0x01010101;
-const HIGHS = 0x80808080 | 0;
-
-/** Whether any byte of the 32-bit word w is the byte `byte4` repeats (the classic SWAR zero-byte test). */
-function hasByte(w: number, byte4: number): boolean {
-  const x = w ^ byte4;
-  return ((x - ONES) & ~x & HIGHS) !== 0;
-}
-
-/**
- * Hashes the CSV record that starts at `start` — the bytes up to the first "\n" outside `quote`s
- * (an ASCII character; a doubled quote inside a quoted field closes and reopens it, so the parity
- * holds) — as murmur3x86_128 would, in the same pass that finds its end: each 16-byte block is
- * read once, its four words tested for "\n" and the quote (SWAR), scanned byte by byte only when
- * one is there, and mixed. The CSV fast path hashes every record this way, where finding the end
- * with memchr calls (two a record, more with quotes) and then hashing read each record twice and
- * cost ~1.7 times as much. Returns the index of the "\n", with the hash of b[start, index) in
- * `out`; -1 when b ends first (`out` is then not set). `view` is a DataView of exactly b's bytes.
- */
-export function murmur3x86_128CsvRecord(
-  b: Uint8Array,
-  view: DataView,
-  start: number,
-  quote: number,
-  out: Uint32Array,
-): number {
-  const n = b.length;
-  const quote4 = Math.imul(quote, ONES);
-  let quoted = false;
-  let h1 = 0;
-  let h2 = 0;
-  let h3 = 0;
-  let h4 = 0;
-  let i = start;
-  while (i + 16 <= n) {
-    let k1 = view.getInt32(i, true);
-    let k2 = view.getInt32(i + 4, true);
-    let k3 = view.getInt32(i + 8, true);
-    let k4 = view.getInt32(i + 12, true);
-    const special = quoted
-      ? hasByte(k1, quote4) || hasByte(k2, quote4) || hasByte(k3, quote4) || hasByte(k4, quote4)
-      : hasByte(k1, LF4) ||
-        hasByte(k1, quote4) ||
-        hasByte(k2, LF4) ||
-        hasByte(k2, quote4) ||
-        hasByte(k3, LF4) ||
-        hasByte(k3, quote4) ||
-        hasByte(k4, LF4) ||
-        hasByte(k4, quote4);
-    if (special) {
-      for (let j = i; j < i + 16; j++) {
-        const c = b[j]!;
-        if (c === quote) quoted = !quoted;
-        else if (c === LF && !quoted) {
-          // The record ends inside this block: its bytes before the "\n" are the tail.
-          finish(b, i, j, j - start, h1, h2, h3, h4, out);
-          return j;
-        }
-      }
-    }
-    // The block mix of murmur3x86_128, inline: moved into a function sharing h1..h4 through a
-    // typed array, both hashes took ~30% longer.
-    k1 = Math.imul(rotl(Math.imul(k1, C1), 15), C2);
-    h1 ^= k1;
-    h1 = rotl(h1, 19);
-    h1 = (h1 + h2) | 0;
-    h1 = (Math.imul(h1, 5) + 0x561ccd1b) | 0;
-    k2 = Math.imul(rotl(Math.imul(k2, C2), 16), C3);
-    h2 ^= k2;
-    h2 = rotl(h2, 17);
-    h2 = (h2 + h3) | 0;
-    h2 = (Math.imul(h2, 5) + 0x0bcaa747) | 0;
-    k3 = Math.imul(rotl(Math.imul(k3, C3), 17), C4);
-    h3 ^= k3;
-    h3 = rotl(h3, 15);
-    h3 = (h3 + h4) | 0;
-    h3 = (Math.imul(h3, 5) + 0x96cd1c35) | 0;
-    k4 = Math.imul(rotl(Math.imul(k4, C4), 18), C1);
-    h4 ^= k4;
-    h4 = rotl(h4, 13);
-    h4 = (h4 + h1) | 0;
-    h4 = (Math.imul(h4, 5) + 0x32ac3b17) | 0;
-    i += 16;
-  }
-  // Fewer than 16 bytes left: byte by byte.
-  for (let j = i; j < n; j++) {
-    const c = b[j]!;
-    if (c === quote) quoted = !quoted;
-    else if (c === LF && !quoted) {
-      finish(b, i, j, j - start, h1, h2, h3, h4, out);
-      return j;
-    }
-  }
-  return -1;
 }

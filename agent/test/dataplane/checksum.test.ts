@@ -11,7 +11,7 @@ import {
 } from "../../src/dataplane/checksum.ts";
 import { CsvParser } from "../../src/dataplane/formats/csv.ts";
 import { CsvRecordSplitter } from "../../src/dataplane/formats/csv-records.ts";
-import { murmur3x86_128, murmur3x86_128CsvRecord } from "../../src/dataplane/murmur3.ts";
+import { murmur3x86_128 } from "../../src/dataplane/murmur3.ts";
 
 const hex = (words: Uint32Array) => [...words].map((w) => w.toString(16).padStart(8, "0")).join("");
 
@@ -37,12 +37,45 @@ test("MurmurHash3 x86-128 matches an independent implementation", () => {
   }
 });
 
-test("a CSV record's hash, found in the same pass as its end, is MurmurHash3 of the record", () => {
-  const QUOTE = 0x22;
-  const out = new Uint32Array(4);
+/** The records of b the plain way: each ends at the first "\n" with the quotes before it paired. */
+function plainRecords(b: Uint8Array): { records: [number, number][]; open: boolean } {
+  const records: [number, number][] = [];
+  let start = 0;
+  let quoted = false;
+  for (let j = 0; j < b.length; j++) {
+    if (b[j] === 0x22) quoted = !quoted;
+    else if (b[j] === 0x0a && !quoted) {
+      records.push([start, j]);
+      start = j + 1;
+    }
+  }
+  if (start < b.length && !quoted) records.push([start, b.length]);
+  return { records, open: quoted };
+}
+
+/** What a splitter hands over for these chunks: each record's text and hash. */
+function split(chunks: Uint8Array[]): { text: string; hash: string }[] {
+  const seen: { text: string; hash: string }[] = [];
+  const splitter = new CsvRecordSplitter('"', (b, s, e, h) =>
+    seen.push({ text: Buffer.from(b.subarray(s, e)).toString("latin1"), hash: hex(h) }),
+  );
+  for (const c of chunks) splitter.push(c);
+  splitter.end();
+  assert.equal(splitter.records, seen.length);
+  return seen;
+}
+
+function expected(b: Buffer): { text: string; hash: string }[] {
   const want = new Uint32Array(4);
-  // Bytes a CSV chunk holds, newlines and quotes anywhere (also next to bytes with the high bit set,
-  // which the four-bytes-at-a-time test must not mistake for them), cut at any start.
+  return plainRecords(b).records.map(([s, e]) => {
+    murmur3x86_128(b, s, e, want);
+    return { text: b.subarray(s, e).toString("latin1"), hash: hex(want) };
+  });
+}
+
+test("each CSV record is found where it ends and hashed as MurmurHash3 of its bytes", () => {
+  // Bytes a CSV chunk holds, newlines and quotes anywhere (also next to bytes with the high bit set
+  // and zeros), in one chunk or cut anywhere.
   const plain = fc.array(fc.integer({ min: 0x20, max: 0x7e }), { maxLength: 40 });
   const special = fc.constantFrom(0x0a, 0x22, 0x22, 0x8a, 0xa2, 0x00, 0xff);
   // Runs of plain bytes, each ended by a special one: any of them may fall in any lane of a block.
@@ -50,40 +83,43 @@ test("a CSV record's hash, found in the same pass as its end, is MurmurHash3 of 
     .tuple(fc.array(fc.tuple(plain, special), { maxLength: 10 }), plain)
     .map(([runs, last]) => [...runs.flatMap(([run, s]) => [...run, s]), ...last]);
   fc.assert(
-    fc.property(bytesArb, fc.nat(), (bytes, at) => {
+    fc.property(bytesArb, fc.array(fc.nat(), { maxLength: 4 }), (bytes, cutsRaw) => {
       const b = Buffer.from(bytes);
-      const start = b.length === 0 ? 0 : at % (b.length + 1);
-      const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-      const got = murmur3x86_128CsvRecord(b, view, start, QUOTE, out);
-      // The record's end, the plain way: the first "\n" with the quotes before it paired.
-      let end = -1;
-      let quoted = false;
-      for (let j = start; j < b.length && end < 0; j++) {
-        if (b[j] === QUOTE) quoted = !quoted;
-        else if (b[j] === 0x0a && !quoted) end = j;
-      }
-      assert.equal(got, end);
-      if (end >= 0) {
-        murmur3x86_128(b, start, end, want);
-        assert.equal(hex(out), hex(want));
-      }
+      const cuts = [...new Set(cutsRaw.map((c) => c % (b.length + 1)))].sort((x, y) => x - y);
+      const chunks = [...cuts, b.length].map((c, k, all) => b.subarray(k === 0 ? 0 : all[k - 1], c));
+      if (plainRecords(b).open) assert.throws(() => split(chunks), /unterminated quoted field/);
+      else assert.deepEqual(split(chunks), expected(b));
     }),
     { numRuns: 3000 },
   );
-  // The known vectors, as records of a larger buffer; a "\n" inside quotes does not end one.
-  const records = Buffer.from(
-    'xyThe quick brown fox jumps over the lazy dog\n1,2,"x, ""y""",,true\n"a\nb"\n',
+  // The known vectors, as records; a "\n" inside quotes does not end one.
+  const records = Buffer.from('The quick brown fox jumps over the lazy dog\n1,2,"x, ""y""",,true\n"a\nb"\n');
+  assert.deepEqual(split([records]), [
+    { text: "The quick brown fox jumps over the lazy dog", hash: "2f1583c3ecee2c675d7bf66ce5e91d2c" },
+    { text: '1,2,"x, ""y""",,true', hash: "a1fa2a6f38be5d07fe9264bf1cbe7e98" },
+    { text: '"a\nb"', hash: expected(Buffer.from('"a\nb"\n'))[0]!.hash },
+  ]);
+});
+
+test("records in chunks larger than the splitter's window: many records, and one longer than the window", () => {
+  // 600,000 records of two bytes: more than one window (1 MiB) and more records than one call into
+  // the scanner reports (16,384), in one chunk.
+  const tiny = Buffer.from("7\n".repeat(600_000));
+  const got = split([tiny]);
+  assert.equal(got.length, 600_000);
+  assert.deepEqual(got[599_999], expected(Buffer.from("7\n"))[0]);
+  // A record of 1.5 MiB whose quoted field holds newlines, between short ones, in one chunk and in
+  // chunks of 700 KiB; a quoted section that opens in one window and closes in the next.
+  const long = `1,"${"ab\ncd,".repeat(262_144)}"`;
+  const b = Buffer.from(`0,x\n${long}\n2,y\n${"z".repeat((1 << 20) - 10)}"q\nq"\n3\n`);
+  const want = expected(b);
+  assert.deepEqual(
+    want.map((r) => r.text.length),
+    [3, long.length, 3, (1 << 20) - 10 + 5, 1],
   );
-  const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
-  const first = murmur3x86_128CsvRecord(records, view, 2, QUOTE, out);
-  assert.equal(first, records.indexOf("\n"));
-  assert.equal(hex(out), "2f1583c3ecee2c675d7bf66ce5e91d2c");
-  const second = murmur3x86_128CsvRecord(records, view, first + 1, QUOTE, out);
-  assert.equal(records.subarray(first + 1, second).toString(), '1,2,"x, ""y""",,true');
-  assert.equal(hex(out), "a1fa2a6f38be5d07fe9264bf1cbe7e98");
-  const third = murmur3x86_128CsvRecord(records, view, second + 1, QUOTE, out);
-  assert.equal(records.subarray(second + 1, third).toString(), '"a\nb"');
-  assert.equal(murmur3x86_128CsvRecord(records, view, third + 1, QUOTE, out), -1, "no record left");
+  assert.deepEqual(split([b]), want);
+  const cut = 700 * 1024;
+  assert.deepEqual(split([b.subarray(0, cut), b.subarray(cut, 2 * cut), b.subarray(2 * cut)]), want);
 });
 
 test("a canonical record is the fields as PostgreSQL's default CSV prints them", () => {

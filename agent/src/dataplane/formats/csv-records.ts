@@ -3,10 +3,59 @@
  * one: a record ends at a "\n" outside quotes. Each complete record is handed over as a byte range
  * (without its "\n") of the chunk it lies in, with its MurmurHash3 x86-128 (the content checksum's
  * row hash); one that spans chunks is joined first. The CSV fast path counts and checksums
- * PostgreSQL's COPY output this way. A record within one chunk is scanned and hashed in one pass
- * (murmur3x86_128CsvRecord); one split across chunks is joined, then hashed.
+ * PostgreSQL's COPY output this way, and the Parquet and JSON Lines fast paths find their records.
+ *
+ * The records within a chunk are found and hashed in one pass by csv-records.wasm (its source,
+ * csv-records.wat, says how): the chunk is copied into the module's memory a window at a time and
+ * the module returns every complete record's end and hash. A record split across chunks, or longer
+ * than a window, is found here and hashed with murmur3.ts, which is rare.
  */
-import { murmur3x86_128, murmur3x86_128CsvRecord } from "../murmur3.ts";
+import { readFileSync } from "node:fs";
+import { murmur3x86_128 } from "../murmur3.ts";
+
+/** Bytes of a chunk scanned per call into the module. */
+const WINDOW = 1 << 20;
+/** Records reported per call (20 bytes each). */
+const MAX_RECORDS = 16_384;
+const PAGE = 65_536;
+
+/** The part of the WebAssembly global used here (@types/node does not declare it). */
+const wasm = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Module: new (bytes: Uint8Array) => object;
+      Instance: new (module: object) => { exports: object };
+    };
+  }
+).WebAssembly;
+
+interface Scanner {
+  scan(start: number, end: number, quote: number, out: number, max: number): number;
+  bytes: Uint8Array;
+  words: Uint32Array;
+  /** Byte offset of the records' output. */
+  out: number;
+}
+
+/**
+ * One instance serves every splitter of the process: a push copies its window in and reads every
+ * record out before it returns, and onRecord never pushes into a splitter.
+ */
+function loadScanner(): Scanner {
+  const bytes = readFileSync(new URL("./csv-records.wasm", import.meta.url));
+  const exports = new wasm.Instance(new wasm.Module(bytes)).exports as {
+    memory: { grow(pages: number): number; buffer: ArrayBuffer };
+    scan: Scanner["scan"];
+  };
+  // The window, 16 bytes the scan may read past it, then the output.
+  const out = WINDOW + PAGE;
+  const pages = Math.ceil((out + MAX_RECORDS * 20) / PAGE);
+  exports.memory.grow(pages - exports.memory.buffer.byteLength / PAGE);
+  const buffer = exports.memory.buffer;
+  return { scan: exports.scan, bytes: new Uint8Array(buffer), words: new Uint32Array(buffer), out };
+}
+
+let scanner: Scanner | undefined;
 
 const LF = 0x0a;
 
@@ -50,13 +99,17 @@ export class CsvRecordSplitter {
       i = end + 1;
     }
     const n = b.length;
-    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    const hash = this.hash;
     while (i < n) {
-      const end = murmur3x86_128CsvRecord(b, view, i, this.quote, hash);
+      const w = Math.min(n - i, WINDOW);
+      const last = i + w === n;
+      const taken = this.scanWindow(b, i, w);
+      i += taken;
+      if (last) break; // what is left is a record this chunk does not complete
+      if (taken > 0) continue; // the next window starts at the first record this one did not complete
+      // A record longer than a window.
+      const end = this.recordEnd(b, i, false);
       if (end < 0) break;
-      this.records++;
-      this.onRecord(b, i, end, hash);
+      this.emit(b, i, end);
       i = end + 1;
     }
     if (i < n) {
@@ -70,6 +123,32 @@ export class CsvRecordSplitter {
     if (this.pendingOpen) throw new Error("CSV: unterminated quoted field");
     if (this.pending.length > 0) this.emit(this.pending, 0, this.pending.length);
     this.pending = Buffer.alloc(0);
+  }
+
+  /**
+   * Hands over the complete records of b[from, from + length), the first starting at `from`, and
+   * returns how many bytes they take (up to the first one not complete in the window).
+   */
+  private scanWindow(b: Buffer, from: number, length: number): number {
+    scanner ??= loadScanner();
+    const { bytes, words, out } = scanner;
+    bytes.set(b.subarray(from, from + length), 0);
+    const hash = this.hash;
+    let start = 0;
+    for (;;) {
+      const found = scanner.scan(start, length, this.quote, out, MAX_RECORDS);
+      for (let r = 0, o = out >>> 2; r < found; r++, o += 5) {
+        const end = words[o]!;
+        hash[0] = words[o + 1]!;
+        hash[1] = words[o + 2]!;
+        hash[2] = words[o + 3]!;
+        hash[3] = words[o + 4]!;
+        this.records++;
+        this.onRecord(b, from + start, from + end, hash);
+        start = end + 1;
+      }
+      if (found < MAX_RECORDS) return start;
+    }
   }
 
   private emit(b: Uint8Array, start: number, end: number): void {
