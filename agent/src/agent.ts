@@ -9,15 +9,17 @@ import { setTimeout as delay } from "node:timers/promises";
 import { isAlreadyExists, type Lease } from "@ferry/common";
 import type { Logger } from "@ferry/common/log";
 import { applyStatus, EventRecorder, Metrics, runLeaderElection } from "@ferry/common/runtime";
-import type { LogicalGateway } from "@ferry/crds";
+import type { DataStore, LogicalGateway } from "@ferry/crds";
 import type { AgentConfig } from "./config.ts";
 import { CredentialResolver, loadPrivateKey } from "./credentials.ts";
+import { loadConnectors } from "./dataplane/index.ts";
 import { runDataStoreTester } from "./datastore-tester.ts";
 import { runDispatcher } from "./dispatcher.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { EXIT, REVOKED_MESSAGE, resolveIdentity } from "./identity.ts";
 import {
   ANNOTATION_DRAINING,
+  API_VERSION,
   dispatcherLeaseName,
   FIELD_MANAGER,
   LABEL_COMPONENT,
@@ -47,6 +49,20 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
   const log = rootLog.child({ namespace, gateway, node });
   const instance = await loadInstanceId(config.stateDir, namespace, node);
   log.info({ identity: id.source, instance }, "starting");
+
+  // 1b. The connectors this namespace's DataStores use, before the node claims its Lease and takes
+  // jobs: loading one at a node's first job stalled its heartbeat and watches meanwhile, and on a
+  // busy machine that made the new node's heartbeat look stale to its own fence.
+  const loadStarted = performance.now();
+  const storeTypes = await kube
+    .list<DataStore>(API_VERSION, "DataStore", namespace)
+    .then((stores) => stores.map((d) => d.spec.type))
+    .catch((err: unknown) => {
+      log.warn({ err: { message: (err as Error).message } }, "could not list DataStores to load connectors");
+      return [];
+    });
+  const loaded = await loadConnectors(storeTypes);
+  log.info({ connectors: loaded, ms: Math.round(performance.now() - loadStarted) }, "connectors loaded");
 
   // 2. The GatewayNode (an external one is created) and its Lease: a live duplicate is refused.
   await ensureNode(kube, namespace, gateway, node, id.source !== "in-cluster");

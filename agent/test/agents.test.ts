@@ -259,6 +259,15 @@ describe("agents", () => {
       [q2, q3].some((p) => p.lines.some((l) => l.includes('"msg":"moved to a node whose slot freed first"'))),
       "the dispatcher logged the move",
     );
+    // q3 loaded its drivers before it claimed its Lease, not at the first job it took (quick): that
+    // stalled its heartbeat while quick ran.
+    const at = (msg: string) => q3.lines.findIndex((l) => l.includes(`"msg":"${msg}"`));
+    assert.ok(at("connectors loaded") >= 0, "q3 loaded its connectors");
+    assert.deepEqual(JSON.parse(q3.lines[at("connectors loaded")]!).connectors.sort(), [
+      "AzureBlob",
+      "PostgreSQL",
+    ]);
+    assert.ok(at("connectors loaded") < at("node lease claimed"), "before it claimed its Lease");
     const long = await reaches("long", "Succeeded", undefined, 90_000);
     await assertExact(setup.container, long, setup.rows, 6);
     await assertExact(setup.container, quick, setup.rows, 1);

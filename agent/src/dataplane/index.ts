@@ -4,7 +4,7 @@
  * activity. Errors are DataPlaneError (reason, message, transient).
  */
 export { CONTENT_ALGORITHM, ContentChecksum, canonicalRecord, combineContentChecksums } from "./checksum.ts";
-export { connectorFor } from "./connectors/index.ts";
+export { connectorFor, loadConnectors } from "./connectors/index.ts";
 export {
   type CommittedPartitionInfo,
   type CopyJobRef,
