@@ -37,6 +37,11 @@ export interface FerryRun {
   bytes: number;
   /** The agent's peak resident memory during this copy (VmHWM, reset before it). */
   peakRss: number;
+  /**
+   * The agent's resident memory sampled every ~100 ms while the copy ran: seconds since the CopyJob
+   * was created, bytes. Whether memory grows with the rows copied shows within one copy.
+   */
+  rssTrace: { at: number; rss: number }[];
   /** From creating the CopyJob to seeing it Succeeded, when a meter was given. */
   cpu?: Cpu;
 }
@@ -137,8 +142,10 @@ export async function startFerry(
         const t0 = performance.now();
         await kube.create(job);
         let done: CopyJob | undefined;
+        const rssTrace: FerryRun["rssTrace"] = [];
         while (!done) {
           if (started.proc.exitCode !== null) throw new Error(`the agent exited during ${name}`);
+          rssTrace.push({ at: (performance.now() - t0) / 1000, rss: (await memory(pid)).rss });
           const j = await kube.get<CopyJob>({
             apiVersion: "ferry.dev/v1alpha1",
             kind: "CopyJob",
@@ -179,6 +186,7 @@ export async function startFerry(
           rows: c.rows,
           bytes: manifest.bytes,
           peakRss: hwm,
+          rssTrace,
           ...(cpu ? { cpu } : {}),
         };
       },

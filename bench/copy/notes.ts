@@ -9,25 +9,25 @@ const WHY: { match: RegExp; note: string }[] = [
     match: /^Ferry Csv, \d+ partitions?$/,
     note:
       "CSV below 0.9x the pipe: the CPU columns say why. The pipe keeps both cores busy (~1.8 of 2) " +
-      "on ~1.4-1.5 s of CPU per 1 M rows (PostgreSQL ~0.55-0.7, its mover ~0.45, Azurite ~0.25-0.35). " +
-      "Ferry spends ~1.6-1.9: (1) PostgreSQL +0.1-0.3 for the canonical projection (row a': " +
-      "timestamptz shifted to UTC and printed with T and Z, booleans as true/false; postgresProjection " +
-      "is its cheapest measured form); (2) the agent ~0.45-0.7, near the pipe's mover — per row it " +
-      "finds the record's end and hashes it with MurmurHash3 in one pass (murmur3x86_128CsvRecord, " +
-      "quotes included; found with memchr calls and then hashed, the agent took 0.8-1.06 s), strips " +
-      "COPY's message headers and sha256es the file; (3) Azurite +0.05-0.15, at 4 MiB blocks. And it " +
-      "keeps the cores less busy (~1.5-1.65): the attempt's steps around the copy (the plan, ~25 ms on " +
-      "the connection the partition then reuses; checkpoint, manifest, status: ~60-80 ms in all) run " +
-      "one after the other, and the window counts the dispatch. Without Kubernetes (runCopy in the " +
-      "process, 5 runs each, same table) the copy alone is 0.75-0.86 s against the pipe's 0.66-0.78: " +
-      "~0.87x, so this is the copy, not the control plane. The projection's cost, measured per form " +
-      "(PostgreSQL CPU per 1 M rows over COPY of the table itself): the timestamp's text alone +0.0, " +
-      "with || 'Z' +0.04-0.07, with replace(' ', 'T') too +0.1-0.13 (the current form; overlay, " +
-      "translate, to_char, left/substr, date || time and to_json all cost more). What would close it: " +
-      "canonical timestamps PostgreSQL prints natively (a change of the canonical text, every connector " +
-      "and format; putting the T in the agent costs a field walk per record, about what replace costs " +
-      "PostgreSQL, on the same two cores), or cores of its own for the source. Run to run, the same " +
-      "copy's time varies by ~20% on this shared machine.",
+      "on ~1.2-1.5 s of CPU per 1 M rows (PostgreSQL ~0.55-0.7, its mover ~0.35-0.5, Azurite " +
+      "~0.25-0.35). Ferry spends ~1.5-1.8: (1) PostgreSQL +0.1-0.2 for the canonical projection (row " +
+      "a': timestamptz shifted to UTC and printed with T and Z, booleans as true/false; " +
+      "postgresProjection is its cheapest measured form); (2) the agent ~0.45-0.5, at or below the " +
+      "pipe's mover: per row it finds the record's end and hashes it with MurmurHash3 in one pass, in " +
+      "WebAssembly (formats/csv-records.wat, ~0.1 s per 1 M rows in the agent's profile, where the same " +
+      "pass in JavaScript took ~0.31), strips COPY's message headers (~0.06) and sha256es the file " +
+      "(~0.08-0.1); (3) Azurite +0.05-0.15: the agent stages 4 MiB blocks (Azurite alone: ~0.28 s for " +
+      "these bytes at 4 MiB x 2, ~0.2 at 8 MiB, which the pipe uses) and writes the plan and the " +
+      "manifest. And it keeps the cores less busy (~1.55-1.75): the attempt's steps around the copy " +
+      "(the plan, ~25-55 ms; checkpoint, manifest, status: ~30-80 ms in all) run one after the other, " +
+      "and the window counts the dispatch. The projection's cost, measured per form (PostgreSQL CPU " +
+      "per 1 M rows over COPY of the table itself): the timestamp's text alone +0.0, with || 'Z' " +
+      "+0.04-0.07, with replace(' ', 'T') too +0.1-0.13 (the current form; overlay, translate, " +
+      "to_char, left/substr, date || time and to_json all cost more). What would close it: canonical " +
+      "timestamps PostgreSQL prints natively (a change of the canonical text, every connector and " +
+      "format), or the T and Z put in by the agent's WebAssembly pass, which already walks every byte " +
+      "(a rewrite of the fast path's bytes, not done), or cores of its own for the source. Run to run, " +
+      "the same copy's time varies by ~20% on this shared machine, the pipe's too.",
   },
   {
     match: /^Ferry JsonLines/,
@@ -47,10 +47,12 @@ const WHY: { match: RegExp; note: string }[] = [
       "the CSV fast path, and formats/parquet-csv.ts parses each record's fields where they lie into " +
       "typed column buffers (PLAIN pages, its own Snappy), where the row path (cursor rows as JS values " +
       "through hyparquet-writer) took ~8 us a row. The CPU columns show the agent at ~1.2 s per 1 M rows " +
-      "(profile: field parsing ~0.6-0.8, Snappy ~0.2, the record hash ~0.1, GC ~0.1) beside PostgreSQL's " +
-      "projection, on cores the pipe already fills; Azurite's share is small (the file is ~3.5x smaller). " +
-      "What would close it: canonical timestamps PostgreSQL prints natively, as for CSV, and parsing " +
-      "in native code; a worker thread would not help on 2 busy cores. Not Snappy: on this machine the " +
+      "(profile: field parsing ~0.5-0.6, Snappy ~0.2, the record hash ~0.07 in WebAssembly, GC ~0.1) " +
+      "beside PostgreSQL's projection; Azurite's share is small (the file is ~3.5x smaller). The " +
+      "cores are ~1.6 busy, and the agent's one thread is what the copy waits for (0.84-0.91 s of its " +
+      "CPU in a 0.98-1.10 s copy). What would close it: parsing in WebAssembly, as the record hash " +
+      "now is, and Snappy on a worker thread (~0.2 s, on the ~0.4 core left idle); canonical " +
+      "timestamps PostgreSQL prints natively, as for CSV. Not a faster Snappy: on this machine the " +
       "native one (npm snappy 7.4.3, napi-rs) compresses COPY's text and int64 pages only ~1.2x faster " +
       "than snappy.ts (398 against 322 MB/s, 348 against 291). Encoding alone, in one process from " +
       "captured COPY bytes: 0.59-0.66 s per 1 M rows with Snappy, 0.43-0.45 without. The peak RSS of " +
@@ -60,7 +62,7 @@ const WHY: { match: RegExp; note: string }[] = [
   {
     match: /large table$/,
     note:
-      "Agent RSS above 256 MiB or more than 32 MiB over the 1 M-row peak: the idle agent is ~105 MiB " +
+      "Agent RSS above 256 MiB, or more than 32 MiB higher after the large copy's first quarter than in it: the idle agent is ~105 MiB " +
       "(its TypeScript source); a PostgreSQL-to-Blob copy loads pg and the Azure SDK, ~40 MiB; the parts " +
       "share at most 16 reused 4 MiB block buffers (block-pool.ts); the launcher sets MALLOC_ARENA_MAX=2 " +
       "and a young generation of at most 2 x 8 MiB; the CopyOut reader makes no Buffer per row. Sampled " +
