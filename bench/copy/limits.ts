@@ -8,6 +8,7 @@ import type { AzuriteServer, PostgresServer } from "@ferry/hack/services";
 import pg from "pg";
 import pgCopy from "pg-copy-streams";
 import {
+  agentMadeText,
   copyStatement,
   PostgresSource,
   postgresSelect,
@@ -77,7 +78,9 @@ export async function ferryCopyStatement(
     { table },
     { signal: new AbortController().signal, log: { debug: quiet, info: quiet, warn: quiet, error: quiet } },
   );
-  return copyStatement(postgresSelect(plan, plan.relation!, undefined), csvDialect({}));
+  const csv = csvDialect({});
+  const agentText = agentMadeText(plan.schema, "Csv", csv) !== undefined;
+  return copyStatement(postgresSelect(plan, plan.relation!, undefined, agentText), csv);
 }
 
 export function containerOf(azurite: AzuriteServer, name: string): ContainerClient {

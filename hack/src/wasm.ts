@@ -14,7 +14,10 @@ import wabt from "wabt";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 /** Each source, relative to the repository; its output is the same path ending in .wasm. */
-export const WASM_SOURCES = ["agent/src/dataplane/formats/csv-records.wat"];
+export const WASM_SOURCES = [
+  "agent/src/dataplane/formats/csv-records.wat",
+  "agent/src/dataplane/connectors/postgres-text.wat",
+];
 
 export async function compileWat(path: string): Promise<Uint8Array> {
   const module = (await wabt()).parseWat(path, readFileSync(path, "utf8"), { simd: true });

@@ -10,8 +10,8 @@
  * default dialect, without the newline: comma-separated, NULL as an empty unquoted field, a field
  * quoted with " when it holds a comma, a quote, CR or LF or is empty (an empty string), quotes
  * doubled. That is byte for byte what PostgreSQL's COPY ... (FORMAT csv) prints for the canonical
- * projection, so the CSV fast path hashes COPY's bytes as they come, and a user can recompute the
- * checksum from the source with COPY and any MurmurHash3 implementation.
+ * projection (postgresProjection), so the CSV fast path hashes its bytes as they go to the sink, and
+ * a user can recompute the checksum from the source with COPY and any MurmurHash3 implementation.
  */
 import { createHash } from "node:crypto";
 import { CsvFieldWriter } from "./formats/csv.ts";

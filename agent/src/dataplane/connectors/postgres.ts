@@ -6,7 +6,9 @@
  *
  * - CSV fast path: `COPY (SELECT ...) TO STDOUT (FORMAT csv)` read by postgres-copy-out.ts, when the
  *   output needs no re-encoding: format Csv, a dialect COPY accepts, and no float column (COPY
- *   prints 1e-07 where the canonical text is 1e-7). The bytes go to the sink as they come. Format
+ *   prints 1e-07 where the canonical text is 1e-7). The bytes go to the sink as they come; in the
+ *   canonical dialect timestamps and booleans come as PostgreSQL prints them and the agent puts in
+ *   their T, Z and true/false on the way (postgres-text.ts, agentMadeText says when). Format
  *   Parquet takes the same bytes, in the canonical dialect, floats included, and parses them into
  *   columns (formats/parquet-csv.ts); format JsonLines takes them too, floats excluded, and copies
  *   each record's fields into an object (formats/jsonl-csv.ts).
@@ -61,6 +63,7 @@ import type {
 import { canonicalTime, canonicalTimestamp, float32Text, float64Text, valueFromText } from "../values.ts";
 import { copyOut } from "./postgres-copy-out.ts";
 import { IdleSessions, idlePostgresSessions } from "./postgres-sessions.ts";
+import { canonicalPostgresText, postgresTextCodes, rewrittenKind } from "./postgres-text.ts";
 
 export const POSTGRES_DEFAULT_PORT = 5432;
 
@@ -240,8 +243,15 @@ export function postgresColumn(name: string, oid: number, typmod: number, nullab
  *   up per row) and printed as a timestamp plus Z: +100 ms, against +180 ms for replacing " " and
  *   "+00" in its own text, and right whatever the session's TimeZone. BC and infinite values take
  *   the regular expression, which also puts the Z after the time and leaves "infinity" as it is.
+ *
+ * With `agentText`, timestamps and booleans are left as PostgreSQL prints them (timestamptz still
+ * shifted to UTC) for the agent to make canonical in the COPY stream: that costs PostgreSQL nothing
+ * over the bare columns, where the forms above cost it ~0.1-0.2 s of CPU per 1 M benchmark rows.
  */
-export function postgresProjection(column: Column, ref: string): string {
+export function postgresProjection(column: Column, ref: string, agentText = false): string {
+  if (agentText && rewrittenKind(column.kind))
+    // PostgreSQL's own text, made canonical by the agent in the COPY stream (postgres-text.ts).
+    return column.kind === "timestamptz" ? `(${ref}) AT TIME ZONE INTERVAL '+00:00'` : ref;
   switch (column.kind) {
     case "boolean":
       return `CASE WHEN ${ref} THEN 'true' WHEN NOT ${ref} THEN 'false' END`;
@@ -282,17 +292,30 @@ function copyCharOk(c: string): boolean {
  * Parquet or JSON Lines encoder of canonical CSV parses (formats Parquet and JsonLines, in the
  * canonical dialect copy.ts asks).
  */
+/**
+ * The columns the agent makes canonical in a COPY's bytes (postgres-text.ts) instead of the
+ * projection, when it does: CSV out in the canonical dialect (postgres-text.wat knows no other).
+ * There the agent has CPU to spare and PostgreSQL's projection is the largest cost over the plain
+ * COPY; into Parquet or JSON Lines the agent's own thread is what the copy waits for, and moving
+ * the work onto it made those copies no faster (bench/copy, interleaved runs).
+ */
+export function agentMadeText(schema: Schema, format: string, csv: CsvDialect): Uint8Array | undefined {
+  return format === "Csv" && isCanonicalDialect(csv) ? postgresTextCodes(schema) : undefined;
+}
+
+function isCanonicalDialect(csv: CsvDialect): boolean {
+  return (
+    csv.delimiter === CANONICAL_CSV.delimiter &&
+    csv.quote === CANONICAL_CSV.quote &&
+    csv.nullValue === CANONICAL_CSV.nullValue
+  );
+}
+
 export function copyFastPathEligible(schema: Schema, format: string, csv: CsvDialect): boolean {
   if (format === "Parquet" || format === "JsonLines") {
     // Parquet parses floats and rewrites their text; JSON Lines takes what CSV takes.
     const kinds = format === "Parquet" ? CSV_PARQUET_KINDS : FAST_PATH_KINDS;
-    return (
-      schema.length > 0 &&
-      schema.every((c) => kinds.has(c.kind)) &&
-      csv.delimiter === CANONICAL_CSV.delimiter &&
-      csv.quote === CANONICAL_CSV.quote &&
-      csv.nullValue === CANONICAL_CSV.nullValue
-    );
+    return schema.length > 0 && schema.every((c) => kinds.has(c.kind)) && isCanonicalDialect(csv);
   }
   if (format !== "Csv") return false;
   if (!schema.every((c) => FAST_PATH_KINDS.has(c.kind))) return false;
@@ -312,14 +335,18 @@ interface Resolved {
   table?: string;
 }
 
-/** SELECT of the canonical projection, for one partition. */
+/**
+ * SELECT of the canonical projection, for one partition. `agentText`: timestamps and booleans as
+ * PostgreSQL prints them, for a COPY whose bytes the agent makes canonical (postgres-text.ts).
+ */
 export function postgresSelect(
   plan: PartitionPlan,
   from: string,
   partition: PartitionSpec | undefined,
+  agentText = false,
 ): string {
   const cols = plan.schema
-    .map((c) => `${postgresProjection(c, `ferry_src.${quotePg(c.name)}`)} AS ${quotePg(c.name)}`)
+    .map((c) => `${postgresProjection(c, `ferry_src.${quotePg(c.name)}`, agentText)} AS ${quotePg(c.name)}`)
     .join(", ");
   const where = sqlWhere(postgresDialect, plan, partition);
   return `SELECT ${cols || "1"} FROM ${from}${where ? ` WHERE ${where}` : ""}`;
@@ -543,10 +570,13 @@ export class PostgresSource implements Source {
 
   async read(plan: PartitionPlan, partition: PartitionSpec, context: ReadContext): Promise<PartitionData> {
     if (!plan.relation) throw new Error("a PostgreSQL plan names its relation");
-    const select = postgresSelect(plan, plan.relation, partition);
     if (copyFastPathEligible(plan.schema, context.format, context.csv)) {
-      return { kind: "csv", bytes: this.copyBytes(copyStatement(select, context.csv), context.signal) };
+      const codes = agentMadeText(plan.schema, context.format, context.csv);
+      const select = postgresSelect(plan, plan.relation, partition, codes !== undefined);
+      const bytes = this.copyBytes(copyStatement(select, context.csv), context.signal);
+      return { kind: "csv", bytes: codes ? canonicalPostgresText(bytes, codes) : bytes };
     }
+    const select = postgresSelect(plan, plan.relation, partition);
     return { kind: "rows", batches: this.cursorRows(plan.schema, select, context) };
   }
 

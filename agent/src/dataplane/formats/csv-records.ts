@@ -10,24 +10,13 @@
  * the module returns every complete record's end and hash. A record split across chunks, or longer
  * than a window, is found here and hashed with murmur3.ts, which is rare.
  */
-import { readFileSync } from "node:fs";
 import { murmur3x86_128 } from "../murmur3.ts";
+import { instantiate, WASM_PAGE, type WasmMemory } from "../wasm.ts";
 
 /** Bytes of a chunk scanned per call into the module. */
 const WINDOW = 1 << 20;
 /** Records reported per call (20 bytes each). */
 const MAX_RECORDS = 16_384;
-const PAGE = 65_536;
-
-/** The part of the WebAssembly global used here (@types/node does not declare it). */
-const wasm = (
-  globalThis as unknown as {
-    WebAssembly: {
-      Module: new (bytes: Uint8Array) => object;
-      Instance: new (module: object) => { exports: object };
-    };
-  }
-).WebAssembly;
 
 interface Scanner {
   scan(start: number, end: number, quote: number, out: number, max: number): number;
@@ -42,15 +31,12 @@ interface Scanner {
  * record out before it returns, and onRecord never pushes into a splitter.
  */
 function loadScanner(): Scanner {
-  const bytes = readFileSync(new URL("./csv-records.wasm", import.meta.url));
-  const exports = new wasm.Instance(new wasm.Module(bytes)).exports as {
-    memory: { grow(pages: number): number; buffer: ArrayBuffer };
-    scan: Scanner["scan"];
-  };
   // The window, 16 bytes the scan may read past it, then the output.
-  const out = WINDOW + PAGE;
-  const pages = Math.ceil((out + MAX_RECORDS * 20) / PAGE);
-  exports.memory.grow(pages - exports.memory.buffer.byteLength / PAGE);
+  const out = WINDOW + WASM_PAGE;
+  const exports = instantiate<{ memory: WasmMemory; scan: Scanner["scan"] }>(
+    new URL("./csv-records.wasm", import.meta.url),
+    out + MAX_RECORDS * 20,
+  );
   const buffer = exports.memory.buffer;
   return { scan: exports.scan, bytes: new Uint8Array(buffer), words: new Uint32Array(buffer), out };
 }
@@ -86,9 +72,9 @@ export class CsvRecordSplitter {
     const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     let i = 0;
     if (this.pending.length > 0) {
-      const end = this.recordEnd(b, 0, this.pendingOpen);
+      const end = recordEnd(b, 0, this.pendingOpen, this.quote);
       if (end < 0) {
-        this.pendingOpen = this.openAfter(b, 0, b.length, this.pendingOpen);
+        this.pendingOpen = openAfter(b, 0, b.length, this.pendingOpen, this.quote);
         this.pending = Buffer.concat([this.pending, b]);
         return;
       }
@@ -107,14 +93,14 @@ export class CsvRecordSplitter {
       if (last) break; // what is left is a record this chunk does not complete
       if (taken > 0) continue; // the next window starts at the first record this one did not complete
       // A record longer than a window.
-      const end = this.recordEnd(b, i, false);
+      const end = recordEnd(b, i, false, this.quote);
       if (end < 0) break;
       this.emit(b, i, end);
       i = end + 1;
     }
     if (i < n) {
       this.pending = Buffer.from(b.subarray(i));
-      this.pendingOpen = this.openAfter(b, i, n, false);
+      this.pendingOpen = openAfter(b, i, n, false, this.quote);
     }
   }
 
@@ -156,33 +142,35 @@ export class CsvRecordSplitter {
     murmur3x86_128(b, start, end, this.hash);
     this.onRecord(b, start, end, this.hash);
   }
+}
 
-  /** The "\n" ending the record that starts at `from` (inside quotes if `open`); -1: not in b. */
-  private recordEnd(b: Buffer, from: number, open: boolean): number {
-    const q = this.quote;
-    let pos = from;
-    if (open) {
-      const close = b.indexOf(q, pos);
-      if (close < 0) return -1;
-      pos = close + 1;
-    }
-    let nl = b.indexOf(LF, pos);
-    for (;;) {
-      if (nl < 0) return -1;
-      const opening = b.indexOf(q, pos);
-      if (opening < 0 || opening > nl) return nl;
-      // A doubled quote inside a quoted field reads as a close and an open: the parity holds.
-      const close = b.indexOf(q, opening + 1);
-      if (close < 0) return -1;
-      pos = close + 1;
-      if (nl < pos) nl = b.indexOf(LF, pos);
-    }
+/**
+ * The "\n" ending the CSV record that starts at `from` (inside quotes if `open`), with `quote` its
+ * quote byte; -1 when b does not hold it.
+ */
+export function recordEnd(b: Buffer, from: number, open: boolean, quote: number): number {
+  let pos = from;
+  if (open) {
+    const close = b.indexOf(quote, pos);
+    if (close < 0) return -1;
+    pos = close + 1;
   }
+  let nl = b.indexOf(LF, pos);
+  for (;;) {
+    if (nl < 0) return -1;
+    const opening = b.indexOf(quote, pos);
+    if (opening < 0 || opening > nl) return nl;
+    // A doubled quote inside a quoted field reads as a close and an open: the parity holds.
+    const close = b.indexOf(quote, opening + 1);
+    if (close < 0) return -1;
+    pos = close + 1;
+    if (nl < pos) nl = b.indexOf(LF, pos);
+  }
+}
 
-  /** Whether a quoted section is open after b[from, to), given the state at `from`. */
-  private openAfter(b: Buffer, from: number, to: number, open: boolean): boolean {
-    let o = open;
-    for (let k = from; k < to; k++) if (b[k] === this.quote) o = !o;
-    return o;
-  }
+/** Whether a quoted section is open after b[from, to), given the state at `from`. */
+export function openAfter(b: Uint8Array, from: number, to: number, open: boolean, quote: number): boolean {
+  let o = open;
+  for (let k = from; k < to; k++) if (b[k] === quote) o = !o;
+  return o;
 }
