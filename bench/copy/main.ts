@@ -152,7 +152,7 @@ async function main(): Promise<void> {
     const projected = await best(REPEAT, () =>
       withCpu(limitsMeter, () => sourceAlone(pg!, db, "items", undefined, ferrySql)),
     );
-    log(`source alone, Ferry's canonical projection: ${fmt(ROWS / projected.seconds)} rows/s`);
+    log(`source alone, Ferry's CSV statement: ${fmt(ROWS / projected.seconds)} rows/s`);
     let sink: (Measured & { cpu: Cpu; blockSize: number; inFlight: number }) | undefined;
     for (const mib of BLOCK_SIZES_MIB) {
       for (const inFlight of IN_FLIGHT) {
@@ -184,7 +184,7 @@ async function main(): Promise<void> {
     const rows: Row[] = [
       { what: "(a) source alone: COPY TO STDOUT, dropped", rows: ROWS, m: source },
       {
-        what: "(a') source alone, Ferry's canonical projection",
+        what: "(a') source alone, Ferry's CSV statement",
         rows: ROWS,
         m: projected,
         vsPipe: ROWS / projected.seconds / pipeRate,
