@@ -289,7 +289,7 @@ describe("planAround: the next pass while writes are in flight", () => {
     ]);
     assert.deepEqual(show(planAround(inFlight, jobs, nodes, NOW, 16)), []);
   });
-  test("a move in flight loads its new node and unloads the old one", () => {
+  test("a move in flight loads its new node, and its old one until it is answered", () => {
     const q = ["n0", "n1", "n2"].map((n) => node(n, { limit: 1, queue: 1 }));
     const held = [
       job("r", { status: on("n1") }),
@@ -302,6 +302,18 @@ describe("planAround: the next pass while writes are in flight", () => {
       ["w", { type: "move", job: "w", from: "n1", node: "n2" }],
     ]);
     assert.deepEqual(show(planAround(inFlight, held, q, NOW, 16)), ["assign p n0"]);
+    // Without n0: n2's slot is the move's, and n1 is still full (r and w) until the move is
+    // answered; p's assignment could reach the API server first and make n1 hold 3 for 2. So p
+    // goes to n2's queue.
+    const two = q.slice(1);
+    assert.deepEqual(show(planAround(inFlight, held, two, NOW, 16)), ["assign p n2 (queue)"]);
+    // Answered: w is on n2, and n1's queue has room again.
+    const after = held.map((j) =>
+      j.metadata.name === "w"
+        ? job("w", { status: on("n2", 1, "Assigned"), created: "2025-01-01T09:00:00Z" })
+        : j,
+    );
+    assert.deepEqual(show(planAround(new Map(), after, two, NOW, 16)), ["assign p n1 (queue)"]);
   });
   test("assignments in flight beyond a node's slots are not taken for waiting jobs that could move", () => {
     // A node's 4 jobs, all still being written: 2 fill its slots, 2 its queue. Were the last 2
