@@ -9,25 +9,21 @@ const WHY: { match: RegExp; note: string }[] = [
     match: /^Ferry Csv, \d+ partitions?$/,
     note:
       "CSV below 0.9x the pipe: the CPU columns say why. The pipe keeps both cores busy (~1.8 of 2) " +
-      "on ~1.2-1.5 s of CPU per 1 M rows (PostgreSQL ~0.55-0.7, its mover ~0.35-0.5, Azurite " +
-      "~0.25-0.35). Ferry spends ~1.5-1.8: (1) PostgreSQL +0.1-0.2 for the canonical projection (row " +
-      "a': timestamptz shifted to UTC and printed with T and Z, booleans as true/false; " +
-      "postgresProjection is its cheapest measured form); (2) the agent ~0.45-0.5, at or below the " +
-      "pipe's mover: per row it finds the record's end and hashes it with MurmurHash3 in one pass, in " +
-      "WebAssembly (formats/csv-records.wat, ~0.1 s per 1 M rows in the agent's profile, where the same " +
-      "pass in JavaScript took ~0.31), strips COPY's message headers (~0.06) and sha256es the file " +
-      "(~0.08-0.1); (3) Azurite +0.05-0.15: the agent stages 4 MiB blocks (Azurite alone: ~0.28 s for " +
-      "these bytes at 4 MiB x 2, ~0.2 at 8 MiB, which the pipe uses) and writes the plan and the " +
-      "manifest. And it keeps the cores less busy (~1.55-1.75): the attempt's steps around the copy " +
-      "(the plan, ~25-55 ms; checkpoint, manifest, status: ~30-80 ms in all) run one after the other, " +
-      "and the window counts the dispatch. The projection's cost, measured per form (PostgreSQL CPU " +
-      "per 1 M rows over COPY of the table itself): the timestamp's text alone +0.0, with || 'Z' " +
-      "+0.04-0.07, with replace(' ', 'T') too +0.1-0.13 (the current form; overlay, translate, " +
-      "to_char, left/substr, date || time and to_json all cost more). What would close it: canonical " +
-      "timestamps PostgreSQL prints natively (a change of the canonical text, every connector and " +
-      "format), or the T and Z put in by the agent's WebAssembly pass, which already walks every byte " +
-      "(a rewrite of the fast path's bytes, not done), or cores of its own for the source. Run to run, " +
-      "the same copy's time varies by ~20% on this shared machine, the pipe's too.",
+      "on ~1.1-1.5 s of CPU per 1 M rows (PostgreSQL ~0.5-0.7, its mover ~0.35-0.5, Azurite " +
+      "~0.2-0.35). Ferry spends ~1.5-1.7: (1) PostgreSQL no more than for the plain COPY (row a'): " +
+      "the agent makes timestamps and booleans canonical itself (connectors/postgres-text.wat), where " +
+      "the canonical projection cost PostgreSQL ~0.15-0.25 s; (2) the agent ~0.55-0.7 against the " +
+      "mover's ~0.35-0.5: per 1 M rows in its profile, that rewrite ~0.1-0.18 with its copies in and " +
+      "out of WebAssembly memory, the record hash (formats/csv-records.wat) ~0.06-0.1, stripping " +
+      "COPY's message headers ~0.05, sha256 of the file ~0.08-0.1; (3) Azurite ~0.4-0.6 against " +
+      "~0.2-0.35: the agent stages 4 MiB blocks where the pipe stages 8-16 MiB (in one process, 8 MiB " +
+      "blocks saved Azurite ~0.03-0.1 s, within the noise, for twice the block memory). And it keeps " +
+      "the cores less busy (~1.6): the attempt's steps around the copy (the plan, ~25-55 ms; " +
+      "checkpoint, manifest, status: ~30-80 ms in all) run one after the other. What would close it: " +
+      "one pass over the bytes in the agent (strip, rewrite and hash in one WebAssembly call, without " +
+      "the copies between them), or cores of its own for the source. Run to run, the same copy's " +
+      "time varies by ~20% on this shared machine, the pipe's too: on a slow machine the pipe's mover " +
+      "(a Buffer per row) slows more than the agent, and CSV meets the target.",
   },
   {
     match: /^Ferry JsonLines/,
