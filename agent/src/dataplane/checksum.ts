@@ -16,6 +16,7 @@
 import { createHash } from "node:crypto";
 import { CsvFieldWriter } from "./formats/csv.ts";
 import { murmur3x86_128 } from "./murmur3.ts";
+import type { CsvDialect } from "./types.ts";
 
 export const CONTENT_ALGORITHM = "murmur3-rowsum128";
 
@@ -25,6 +26,15 @@ const NORMALISE_EVERY = 1 << 20;
 
 /** The dialect of canonical records (PostgreSQL's CSV defaults). */
 export const CANONICAL_CSV = { delimiter: ",", quote: '"', nullValue: "", header: false } as const;
+
+/** Whether CSV in this dialect is written as canonical records are (the header aside). */
+export function isCanonicalDialect(csv: Pick<CsvDialect, "delimiter" | "quote" | "nullValue">): boolean {
+  return (
+    csv.delimiter === CANONICAL_CSV.delimiter &&
+    csv.quote === CANONICAL_CSV.quote &&
+    csv.nullValue === CANONICAL_CSV.nullValue
+  );
+}
 
 export class ContentChecksum {
   // Most significant lane first: h1, h2, h3, h4 of each row's hash.

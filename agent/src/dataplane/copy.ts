@@ -45,6 +45,7 @@ import {
   combineContentChecksums,
   combineFileChecksums,
   FileChecksum,
+  isCanonicalDialect,
 } from "./checksum.ts";
 import { connectorFor } from "./connectors/index.ts";
 import {
@@ -729,10 +730,7 @@ function csvRecordCounter(
   width: number,
   content: ContentChecksum,
 ): { push(chunk: Uint8Array): void; end(): void; count(): number } {
-  const canonical =
-    dialect.delimiter === CANONICAL_CSV.delimiter &&
-    dialect.quote === CANONICAL_CSV.quote &&
-    dialect.nullValue === CANONICAL_CSV.nullValue;
+  const canonical = isCanonicalDialect(dialect);
   if (canonical) {
     const splitter = new CsvRecordSplitter(dialect.quote, (_b, _start, _end, hash) => content.addHash(hash));
     return { push: (c) => splitter.push(c), end: () => splitter.end(), count: () => splitter.records };

@@ -19,7 +19,7 @@
  * found as written is retried lower-cased (how PostgreSQL folds unquoted names).
  */
 import pg from "pg";
-import { CANONICAL_CSV } from "../checksum.ts";
+import { isCanonicalDialect } from "../checksum.ts";
 import {
   classifyNetworkError,
   DataPlaneError,
@@ -301,14 +301,6 @@ function copyCharOk(c: string): boolean {
  */
 export function agentMadeText(schema: Schema, format: string, csv: CsvDialect): Uint8Array | undefined {
   return format === "Csv" && isCanonicalDialect(csv) ? postgresTextCodes(schema) : undefined;
-}
-
-function isCanonicalDialect(csv: CsvDialect): boolean {
-  return (
-    csv.delimiter === CANONICAL_CSV.delimiter &&
-    csv.quote === CANONICAL_CSV.quote &&
-    csv.nullValue === CANONICAL_CSV.nullValue
-  );
 }
 
 export function copyFastPathEligible(schema: Schema, format: string, csv: CsvDialect): boolean {
