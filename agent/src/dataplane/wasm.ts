@@ -28,10 +28,7 @@ export function instantiate<T extends { memory: WasmMemory }>(url: URL, bytes: n
   return exports;
 }
 
-/** Grows memory to at least `bytes`; returns whether it grew (views of its buffer are then stale). */
-export function growTo(memory: WasmMemory, bytes: number): boolean {
+function growTo(memory: WasmMemory, bytes: number): void {
   const pages = Math.ceil(bytes / WASM_PAGE) - memory.buffer.byteLength / WASM_PAGE;
-  if (pages <= 0) return false;
-  memory.grow(pages);
-  return true;
+  if (pages > 0) memory.grow(pages);
 }

@@ -8,13 +8,14 @@
  * of that. The bytes that leave are the projection's, byte for byte (postgres.test.ts compares
  * them, edge cases included, with the row path's).
  *
- * Chunks are rewritten a window at a time, complete records only; the rest waits for the next
- * chunk. A record longer than a window is joined and rewritten by an instance of its own.
+ * Chunks are rewritten a window at a time, complete records only (CsvRecordRuns, as the record
+ * hash does); the rest waits for the next chunk. A record longer than a window is rewritten by an
+ * instance of its own.
  */
 
-import { openAfter, recordEnd } from "../formats/csv-records.ts";
+import { CsvRecordRuns } from "../formats/csv-records.ts";
 import type { ColumnKind, Schema } from "../types.ts";
-import { growTo, instantiate, type WasmMemory } from "../wasm.ts";
+import { instantiate, type WasmMemory } from "../wasm.ts";
 
 const QUOTE = 0x22;
 /** Input bytes per call into the module, unless one record needs more. */
@@ -47,30 +48,17 @@ interface Module {
  */
 class Rewriter {
   private readonly module: Module;
-  private window = 0;
-  private bytes!: Uint8Array;
+  private readonly bytes: Uint8Array;
+  private readonly codesAt: number;
+  private readonly outAt: number;
   constructor(window: number) {
-    this.module = instantiate<Module>(new URL("./postgres-text.wasm", import.meta.url), 0);
-    this.fit(window);
-  }
-
-  private get codesAt(): number {
-    return this.window + 16;
-  }
-
-  private get outAt(): number {
-    return this.codesAt + MAX_COLUMNS;
-  }
-
-  private fit(bytes: number): void {
-    if (bytes <= this.window) return;
-    this.window = bytes;
-    growTo(this.module.memory, this.outAt + 5 * bytes + 16);
+    this.codesAt = window + 16;
+    this.outAt = this.codesAt + MAX_COLUMNS;
+    this.module = instantiate<Module>(
+      new URL("./postgres-text.wasm", import.meta.url),
+      this.outAt + 5 * window + 16,
+    );
     this.bytes = new Uint8Array(this.module.memory.buffer);
-  }
-
-  get capacity(): number {
-    return this.window;
   }
 
   /**
@@ -102,59 +90,34 @@ export async function* canonicalPostgresText(
   if (codes.length > MAX_COLUMNS) throw new Error(`more than ${MAX_COLUMNS} columns`);
   shared ??= new Rewriter(WINDOW);
   const rewriter = shared;
-  /** A record not complete yet, in pieces; whether a quoted section is open at its end. */
-  let pending: Buffer[] = [];
-  let pendingOpen = false;
+  const out: Buffer[] = [];
   // A record longer than the window gets an instance of its own, dropped after it: memory a
   // module grows is never given back.
   const whole = (record: Buffer) =>
-    (record.length <= rewriter.capacity ? rewriter : new Rewriter(record.length)).rewrite(
+    (record.length <= WINDOW ? rewriter : new Rewriter(record.length)).rewrite(
       record,
       0,
       record.length,
       codes,
     ).out;
-  for await (const chunk of chunks) {
-    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    const out: Buffer[] = [];
-    let i = 0;
-    if (pending.length > 0) {
-      const end = recordEnd(b, 0, pendingOpen, QUOTE);
-      if (end < 0) {
-        pendingOpen = openAfter(b, 0, b.length, pendingOpen, QUOTE);
-        pending.push(b);
-        continue;
-      }
-      out.push(whole(Buffer.concat([...pending, b.subarray(0, end + 1)])));
-      pending = [];
-      pendingOpen = false;
-      i = end + 1;
-    }
-    const n = b.length;
-    while (i < n) {
-      const w = Math.min(n - i, rewriter.capacity);
-      const last = i + w === n;
-      const { out: part, taken } = rewriter.rewrite(b, i, w, codes);
+  const runs = new CsvRecordRuns(
+    QUOTE,
+    WINDOW,
+    (b, from, length) => {
+      const { out: part, taken } = rewriter.rewrite(b, from, length, codes);
       if (part.length > 0) out.push(part);
-      i += taken;
-      if (last) break; // what is left is a record this chunk does not complete
-      if (taken > 0) continue;
-      // A record longer than a window.
-      const end = recordEnd(b, i, false, QUOTE);
-      if (end < 0) break;
-      out.push(whole(b.subarray(i, end + 1)));
-      i = end + 1;
-    }
-    if (i < n) {
-      pending = [Buffer.from(b.subarray(i))];
-      pendingOpen = openAfter(b, i, n, false, QUOTE);
-    }
-    for (const part of out) yield part;
+      return taken;
+    },
+    (b, start, end) => out.push(whole(b.subarray(start, end + 1))),
+  );
+  for await (const chunk of chunks) {
+    runs.push(chunk);
+    for (const part of out.splice(0)) yield part;
   }
-  if (pending.length > 0) {
+  const rest = runs.end();
+  if (rest) {
     // COPY ends every record with "\n"; a stream that did not is rewritten as if it had.
-    const record = Buffer.concat([...pending, Buffer.from("\n")]);
-    const out = whole(record);
-    yield out.subarray(0, out.length - 1);
+    const last = whole(Buffer.concat([rest, Buffer.from("\n")]));
+    yield last.subarray(0, last.length - 1);
   }
 }

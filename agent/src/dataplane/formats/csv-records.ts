@@ -51,20 +51,32 @@ const LF = 0x0a;
  */
 export type RecordSink = (bytes: Uint8Array, start: number, end: number, hash: Uint32Array) => void;
 
-export class CsvRecordSplitter {
+/**
+ * Cuts a stream of CSV byte chunks into complete records, for a module that works a window at a
+ * time: `onWindow` takes the complete records of b[from, from + length) (the first starting at
+ * `from`) and returns the bytes they take; `onRecord` gets, one at a time, a record the windows do
+ * not cover, b[start, end) with its "\n" at b[end]: one joined across chunks, or one longer than a
+ * window. A record split across chunks is kept in pieces and joined once, when its end arrives.
+ */
+export class CsvRecordRuns {
   private readonly quote: number;
-  private readonly onRecord: RecordSink;
-  /** Bytes of a record not complete yet. */
-  private pending: Buffer = Buffer.alloc(0);
+  private readonly window: number;
+  private readonly onWindow: (b: Buffer, from: number, length: number) => number;
+  private readonly onRecord: (b: Buffer, start: number, end: number) => void;
+  /** The pieces of a record not complete yet. */
+  private pending: Buffer[] = [];
   /** Whether a quoted section is open at the end of `pending`. */
   private pendingOpen = false;
-  private readonly hash = new Uint32Array(4);
-  records = 0;
 
-  constructor(quote: string, onRecord: RecordSink) {
-    if (quote.length !== 1 || quote.charCodeAt(0) >= 0x80)
-      throw new Error("the quote must be one ASCII character");
-    this.quote = quote.charCodeAt(0);
+  constructor(
+    quote: number,
+    window: number,
+    onWindow: (b: Buffer, from: number, length: number) => number,
+    onRecord: (b: Buffer, start: number, end: number) => void,
+  ) {
+    this.quote = quote;
+    this.window = window;
+    this.onWindow = onWindow;
     this.onRecord = onRecord;
   }
 
@@ -75,40 +87,72 @@ export class CsvRecordSplitter {
       const end = recordEnd(b, 0, this.pendingOpen, this.quote);
       if (end < 0) {
         this.pendingOpen = openAfter(b, 0, b.length, this.pendingOpen, this.quote);
-        this.pending = Buffer.concat([this.pending, b]);
+        this.pending.push(Buffer.from(b));
         return;
       }
-      const record = Buffer.concat([this.pending, b.subarray(0, end)]);
-      this.emit(record, 0, record.length);
-      this.pending = Buffer.alloc(0);
+      const record = Buffer.concat([...this.pending, b.subarray(0, end + 1)]);
+      this.pending = [];
       this.pendingOpen = false;
+      this.onRecord(record, 0, record.length - 1);
       i = end + 1;
     }
     const n = b.length;
     while (i < n) {
-      const w = Math.min(n - i, WINDOW);
+      const w = Math.min(n - i, this.window);
       const last = i + w === n;
-      const taken = this.scanWindow(b, i, w);
+      const taken = this.onWindow(b, i, w);
       i += taken;
       if (last) break; // what is left is a record this chunk does not complete
       if (taken > 0) continue; // the next window starts at the first record this one did not complete
       // A record longer than a window.
       const end = recordEnd(b, i, false, this.quote);
       if (end < 0) break;
-      this.emit(b, i, end);
+      this.onRecord(b, i, end);
       i = end + 1;
     }
     if (i < n) {
-      this.pending = Buffer.from(b.subarray(i));
+      this.pending = [Buffer.from(b.subarray(i))];
       this.pendingOpen = openAfter(b, i, n, false, this.quote);
     }
   }
 
+  /** The stream ended: the bytes of a last record without its "\n", if any. */
+  end(): Buffer | undefined {
+    if (this.pendingOpen) throw new Error("CSV: unterminated quoted field");
+    const rest = this.pending.length > 0 ? Buffer.concat(this.pending) : undefined;
+    this.pending = [];
+    return rest;
+  }
+}
+
+export class CsvRecordSplitter {
+  private readonly quote: number;
+  private readonly onRecord: RecordSink;
+  private readonly runs: CsvRecordRuns;
+  private readonly hash = new Uint32Array(4);
+  records = 0;
+
+  constructor(quote: string, onRecord: RecordSink) {
+    if (quote.length !== 1 || quote.charCodeAt(0) >= 0x80)
+      throw new Error("the quote must be one ASCII character");
+    this.quote = quote.charCodeAt(0);
+    this.onRecord = onRecord;
+    this.runs = new CsvRecordRuns(
+      this.quote,
+      WINDOW,
+      (b, from, length) => this.scanWindow(b, from, length),
+      (b, start, end) => this.emit(b, start, end),
+    );
+  }
+
+  push(chunk: Uint8Array): void {
+    this.runs.push(chunk);
+  }
+
   /** The stream ended: a last record without its "\n", if any. */
   end(): void {
-    if (this.pendingOpen) throw new Error("CSV: unterminated quoted field");
-    if (this.pending.length > 0) this.emit(this.pending, 0, this.pending.length);
-    this.pending = Buffer.alloc(0);
+    const rest = this.runs.end();
+    if (rest) this.emit(rest, 0, rest.length);
   }
 
   /**
@@ -148,7 +192,7 @@ export class CsvRecordSplitter {
  * The "\n" ending the CSV record that starts at `from` (inside quotes if `open`), with `quote` its
  * quote byte; -1 when b does not hold it.
  */
-export function recordEnd(b: Buffer, from: number, open: boolean, quote: number): number {
+function recordEnd(b: Buffer, from: number, open: boolean, quote: number): number {
   let pos = from;
   if (open) {
     const close = b.indexOf(quote, pos);
@@ -169,7 +213,7 @@ export function recordEnd(b: Buffer, from: number, open: boolean, quote: number)
 }
 
 /** Whether a quoted section is open after b[from, to), given the state at `from`. */
-export function openAfter(b: Uint8Array, from: number, to: number, open: boolean, quote: number): boolean {
+function openAfter(b: Uint8Array, from: number, to: number, open: boolean, quote: number): boolean {
   let o = open;
   for (let k = from; k < to; k++) if (b[k] === quote) o = !o;
   return o;
