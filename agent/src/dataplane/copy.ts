@@ -355,7 +355,11 @@ async function copy(run: Run): Promise<CopyResult> {
     );
   }
 
-  const plan = await loadOrCreatePlan(run);
+  // The listing tells whether a plan is stored: a job's first attempt skips reading it.
+  const plan = await loadOrCreatePlan(
+    run,
+    entries.some((e) => e.name === planName(tag)),
+  );
   const checkpoint = new Map((run.checkpoint ?? []).map((c) => [c.id, c]));
   const committed = new Map<string, CommittedPartitionInfo>();
   const progress = new ProgressTracker({
@@ -522,9 +526,14 @@ async function dropParts(sink: Sink, files: string[], log: Logger, why: string):
   log.info({ deleted, files }, `deleted this attempt's parts: ${why}`);
 }
 
-async function loadOrCreatePlan(run: Run): Promise<PartitionPlan> {
+/**
+ * The job's plan: the stored one when `listed` (the attempt's listing of the folder holds it), else
+ * a new one from the source, stored only if no other attempt stored one first (one created after
+ * the listing makes the create fail, and that one is read).
+ */
+async function loadOrCreatePlan(run: Run, listed: boolean): Promise<PartitionPlan> {
   const name = planName(run.tag);
-  const stored = await run.sink.read(name);
+  const stored = listed ? await run.sink.read(name) : undefined;
   if (stored) return parsePlan(stored.data, run);
   if ((run.checkpoint ?? []).length > 0) {
     throw permanent(
@@ -558,7 +567,12 @@ async function loadOrCreatePlan(run: Run): Promise<PartitionPlan> {
   // Another attempt planned first: its plan is the job's.
   const raced = await run.sink.read(name);
   if (!raced) throw permanent("PlanMissing", `the plan ${run.sink.uri(name)} vanished while being created`);
-  return parsePlan(raced.data, run);
+  const theirs = parsePlan(raced.data, run);
+  run.log.info(
+    { partitions: theirs.partitions.length },
+    "another attempt stored the plan first; copying by it",
+  );
+  return theirs;
 }
 
 function parsePlan(data: Buffer, run: Run): PartitionPlan {

@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { createLogger } from "@ferry/common/log";
 import {
   type AzuriteServer,
   type MariaDbServer,
@@ -398,6 +399,53 @@ describe("exactly once across attempts", () => {
       assert.equal(result.manifest.parts.length, 4);
       const out = await readOutput(sink, job.spec.sink.path);
       assertSameRows(out.rows, source);
+    } finally {
+      await db.client.end();
+    }
+  });
+
+  test("two attempts that both find no plan: one stores its plan, the other copies by it", async () => {
+    const db = await pgDatabase(pgServer);
+    try {
+      await db.client.query(ITEMS_PG);
+      await fillItemsPg(db.client, 900);
+      const source = await itemsRowsPg(db.client);
+      const sink = fileStore(shareRoot);
+      // Started together, both list the empty folder before either has planned (planning queries
+      // the source first); should one store its plan before the other lists, try a new job.
+      for (let tries = 1; ; tries++) {
+        const job = itemsJob(3, "Csv");
+        const lines: { msg: string; attempt: number }[] = [];
+        const log = createLogger("copy-test", "info", {
+          write: (l: string) => void lines.push(JSON.parse(l)),
+        });
+        const attempt = (n: number) =>
+          runCopy({
+            job,
+            source: postgresStore(pgServer, db.name),
+            sink,
+            attempt: n,
+            log: log.child({ attempt: n }),
+          });
+        const [a, b] = await Promise.all([attempt(1), attempt(2)]);
+        const said = (msg: string) => lines.filter((l) => l.msg === msg).map((l) => l.attempt);
+        const planned = said("planned");
+        if (planned.length === 2 && tries < 5) continue;
+        assert.equal(planned.length, 1, "one attempt stored its plan");
+        assert.deepEqual(said("another attempt stored the plan first; copying by it"), [3 - planned[0]!]);
+        assert.equal(a.manifest.contentChecksum, b.manifest.contentChecksum);
+        const out = await readOutput(sink, job.spec.sink.path);
+        assertSameRows(out.rows, source);
+        const files = (await readdir(join(shareRoot, job.spec.sink.path))).filter((f) =>
+          f.startsWith("part-"),
+        );
+        assert.deepEqual(
+          files.sort(),
+          out.manifest.parts.map((p) => p.file).sort(),
+          "only the manifest's parts",
+        );
+        break;
+      }
     } finally {
       await db.client.end();
     }
