@@ -39,6 +39,7 @@ test("agents started by tests and benchmarks get every default the launcher sets
 test("agents started by tests and benchmarks get the node options the launcher gives", async () => {
   const flags = agentLaunch().nodeFlags;
   assert.ok(flags.includes("--max-semi-space-size=8"), String(flags));
+  assert.ok(flags.includes("--initial-old-space-size=64"), String(flags));
   const { argv } = await runLauncher(LAUNCHER, bin, ["--node", "n1"]);
   assert.equal(argv, `${flags.join(" ")} ${join(LAUNCHER, "..")}/../src/main.ts --node n1`);
 });

@@ -70,10 +70,10 @@ class Rewriter {
     bytes.set(b.subarray(from, from + length), 0);
     bytes.set(codes, this.codesAt);
     const end = this.module.rewrite(0, length, this.outAt, this.codesAt, codes.length);
-    return {
-      out: Buffer.from(bytes.subarray(this.outAt, end)),
-      taken: this.module.consumed.value,
-    };
+    // Not Buffer.from(view): that zero-fills the new buffer before copying into it.
+    const out = Buffer.allocUnsafe(end - this.outAt);
+    out.set(bytes.subarray(this.outAt, end));
+    return { out, taken: this.module.consumed.value };
   }
 }
 
