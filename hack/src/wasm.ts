@@ -17,6 +17,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const WASM_SOURCES = [
   "agent/src/dataplane/formats/csv-records.wat",
   "agent/src/dataplane/connectors/postgres-text.wat",
+  "agent/src/dataplane/connectors/postgres-copy-out.wat",
 ];
 
 export async function compileWat(path: string): Promise<Uint8Array> {

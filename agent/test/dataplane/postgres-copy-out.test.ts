@@ -13,7 +13,7 @@ import fc from "fast-check";
 import pg from "pg";
 import { type PostgresServer, startPostgres } from "../../../hack/src/services/index.ts";
 import { classifyPostgresError, PostgresSource } from "../../src/dataplane/connectors/postgres.ts";
-import { CopyOutFrames, copyOut } from "../../src/dataplane/connectors/postgres-copy-out.ts";
+import { CopyOutFrames, copyOut, STRIP_WINDOW } from "../../src/dataplane/connectors/postgres-copy-out.ts";
 import { csvDialect } from "../../src/dataplane/formats/csv.ts";
 import type { DataPlaneError } from "../../src/dataplane/index.ts";
 import { pgDatabase, postgresStore } from "./helpers.ts";
@@ -168,6 +168,61 @@ describe("CopyOut framing", () => {
       assert.equal(r.payload.toString(), "ab", `cut at ${cut}`);
       assert.deepEqual(r.handedBack, err, `cut at ${cut}`);
     }
+  });
+
+  test("a chunk longer than the module's window: a header cut by the window's end at each byte", () => {
+    // One chunk, as a socket gives a reader that fell behind; the window's end falls inside the
+    // header of the message after the first, at each of its bytes (and just before and after it).
+    for (let k = 0; k <= 6; k++) {
+      const first = STRIP_WINDOW - 10 - 5 - k; // after CopyOutResponse (10 bytes) and its own header
+      const pieces: Piece[] = [
+        { type: "d", body: fill(first) },
+        { type: "d", body: Buffer.from("next,row\n") },
+        { type: "N", body: cstring("SNOTICE") },
+        ...Array.from({ length: 3000 }, (_, i): Piece => ({ type: "d", body: fill(i % 300) })),
+      ];
+      const s = stream(pieces);
+      assert.ok(s.bytes.length > 2 * STRIP_WINDOW);
+      for (const cuts of [[], [STRIP_WINDOW + 3], [STRIP_WINDOW - k + 2, 2 * STRIP_WINDOW - 1]]) {
+        const r = feed(s.bytes, cuts);
+        assert.ok(r.payload.equals(s.payload), `type byte at the window's end - ${k}, cuts ${cuts}`);
+        assert.deepEqual(r.handedBack, s.bytes.subarray(s.tailAt));
+      }
+    }
+  });
+
+  test("streams read at once keep apart: chunks of two streams stripped in turn", () => {
+    fc.assert(
+      fc.property(
+        fc.array(piece, { maxLength: 20 }),
+        fc.array(piece, { maxLength: 20 }),
+        fc.array(fc.nat({ max: 3000 }), { maxLength: 20 }),
+        (a, b, cuts) => {
+          const streams = [stream(a), stream(b)];
+          const frames = [new CopyOutFrames(), new CopyOutFrames()];
+          const out: Buffer[][] = [[], []];
+          const chunks = streams.map((s) => {
+            const bounds = [...new Set(cuts)].filter((c) => c > 0 && c < s.tailAt).sort((x, y) => x - y);
+            return [...bounds, s.tailAt].map((end, i, all) =>
+              Buffer.from(s.bytes.subarray(all[i - 1] ?? 0, end)),
+            );
+          });
+          for (let i = 0; i < Math.max(chunks[0]!.length, chunks[1]!.length); i++) {
+            for (const j of [0, 1]) {
+              const chunk = chunks[j]![i];
+              if (!chunk) continue;
+              const n = frames[j]!.strip(chunk);
+              out[j]!.push(Buffer.from(chunk.subarray(0, n)));
+            }
+          }
+          for (const j of [0, 1]) {
+            assert.deepEqual(Buffer.concat(out[j]!), streams[j]!.payload);
+            assert.equal(frames[j]!.rest, -1, "no stream saw its end: its CopyDone was not given");
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   test("a message length below 4 is refused", () => {

@@ -6,7 +6,7 @@
  * kept the heap (and the agent's RSS) up; reading 1M of those rows and dropping them took 300-450
  * ms of CPU through pg-copy-streams and 215-240 ms (most of it the socket reads) through this.
  * Here each chunk's 5-byte message headers are stripped in one pass by moving the CopyData
- * payloads down inside the chunk itself (copyWithin, ~20 ns a row), and the chunk's front is
+ * payloads down inside the chunk itself (in WebAssembly: CopyOutFrames), and the chunk's front is
  * handed on: nothing is allocated per row.
  *
  * The takeover is pg-copy-streams' (copy-to.js): the query is a pg Submittable; on submit it takes
@@ -19,23 +19,51 @@
  */
 import type { Duplex } from "node:stream";
 import type pg from "pg";
+import { instantiate, type WasmMemory } from "../wasm.ts";
 
-const COPY_DATA = 0x64; // 'd'
 const COPY_DONE = 0x63; // 'c'
 const ERROR_RESPONSE = 0x45; // 'E'
-/** Messages the protocol allows inside CopyOut besides CopyData; skipped. */
-const INTERSPERSED = new Set([
-  0x48, // 'H' CopyOutResponse (the start)
-  0x4e, // 'N' NoticeResponse
-  0x53, // 'S' ParameterStatus
-  0x41, // 'A' NotificationResponse
-]);
+
+/** Bytes of a chunk stripped per call into the module. */
+export const STRIP_WINDOW = 256 << 10;
+const WINDOW = STRIP_WINDOW;
+
+interface Global {
+  value: number;
+}
+
+interface Stripper {
+  strip(n: number, out: number): number;
+  bytes: Uint8Array;
+  /** Offset of the output in memory. */
+  out: number;
+  code: Global;
+  header: Global;
+  length: Global;
+  remaining: Global;
+  rest: Global;
+  restCode: Global;
+  bad: Global;
+}
+
+let stripper: Stripper | undefined;
+
+/** The module, loaded on first use: the window, 16 bytes it may read past, then the output. */
+function loadStripper(): Stripper {
+  const out = WINDOW + 64;
+  const exports = instantiate<
+    { memory: WasmMemory; strip: Stripper["strip"] } & Omit<Stripper, "strip" | "bytes" | "out">
+  >(new URL("./postgres-copy-out.wasm", import.meta.url), out + WINDOW + 64);
+  return { ...exports, bytes: new Uint8Array(exports.memory.buffer), out };
+}
 
 /**
  * The framing of a CopyOut stream, without I/O: `strip(chunk)` moves the CopyData payloads of the
  * chunk to its front and returns their length. Messages may be split anywhere across chunks.
  * Once a message that is not the stream's own begins (CopyDone, ErrorResponse, anything else),
- * `rest` is its offset in the last chunk given, and the stream is over.
+ * `rest` is its offset in the last chunk given, and the stream is over. The work is
+ * postgres-copy-out.wasm's (its .wat says how), a window of the chunk at a time; where the
+ * stream stands between chunks is kept here, so one module serves every stream.
  */
 export class CopyOutFrames {
   /** Offset in the last chunk where the bytes that are not CopyOut's begin; -1 while in the stream. */
@@ -51,57 +79,37 @@ export class CopyOutFrames {
 
   strip(chunk: Uint8Array): number {
     if (this.rest >= 0) throw new Error("CopyOut stream already ended");
-    const n = chunk.length;
-    let r = 0;
+    stripper ??= loadStripper();
+    const m = stripper;
     let w = 0;
-    while (r < n) {
-      if (this.remaining > 0) {
-        const take = Math.min(this.remaining, n - r);
-        if (this.code === COPY_DATA) {
-          if (w !== r) chunk.copyWithin(w, r, r + take);
-          w += take;
-        }
-        r += take;
-        this.remaining -= take;
-        continue;
+    for (let from = 0; from < chunk.length; ) {
+      const n = Math.min(WINDOW, chunk.length - from);
+      m.bytes.set(chunk.subarray(from, from + n), 0);
+      m.code.value = this.code;
+      m.header.value = this.headerBytes;
+      m.length.value = this.length;
+      m.remaining.value = this.remaining;
+      const taken = m.strip(n, m.out);
+      this.code = m.code.value;
+      this.headerBytes = m.header.value;
+      this.length = m.length.value;
+      this.remaining = m.remaining.value;
+      if (m.bad.value !== -1) {
+        throw new Error(
+          `malformed CopyOut message (type ${String.fromCharCode(this.code)}, length ${m.bad.value >>> 0})`,
+        );
       }
-      if (this.headerBytes === 0) {
-        const code = chunk[r]!;
-        if (code !== COPY_DATA && !INTERSPERSED.has(code)) {
-          this.rest = r;
-          this.restCode = code;
-          return w;
-        }
-        this.code = code;
-        if (r + 5 <= n) {
-          // The whole header is in this chunk (nearly always).
-          this.body(
-            chunk[r + 1]! * 0x1000000 + ((chunk[r + 2]! << 16) | (chunk[r + 3]! << 8) | chunk[r + 4]!),
-          );
-          r += 5;
-          continue;
-        }
-        this.headerBytes = 1;
-        this.length = 0;
-        r++;
-        continue;
+      // The payloads end no later than the window they came from: what is not read yet stays.
+      chunk.set(m.bytes.subarray(m.out, m.out + taken), w);
+      w += taken;
+      if (m.rest.value >= 0) {
+        this.rest = from + m.rest.value;
+        this.restCode = m.restCode.value;
+        return w;
       }
-      // A header split across chunks: one length byte at a time.
-      this.length = this.length * 256 + chunk[r]!;
-      r++;
-      if (++this.headerBytes === 5) {
-        this.headerBytes = 0;
-        this.body(this.length);
-      }
+      from += n;
     }
     return w;
-  }
-
-  private body(length: number): void {
-    if (length < 4) {
-      throw new Error(`malformed CopyOut message (type ${String.fromCharCode(this.code)}, length ${length})`);
-    }
-    this.remaining = length - 4;
   }
 }
 
