@@ -12,10 +12,12 @@ const WHY: { match: RegExp; note: string }[] = [
       "on ~1.1-1.5 s of CPU per 1 M rows (PostgreSQL ~0.5-0.7, its mover ~0.35-0.5, Azurite " +
       "~0.2-0.35). Ferry spends ~1.5-1.7: (1) PostgreSQL no more than for the plain COPY (row a'): " +
       "the agent makes timestamps and booleans canonical itself (connectors/postgres-text.wat), where " +
-      "the canonical projection cost PostgreSQL ~0.15-0.25 s; (2) the agent ~0.55-0.7 against the " +
-      "mover's ~0.35-0.5: per 1 M rows in its profile, that rewrite ~0.1-0.18 with its copies in and " +
-      "out of WebAssembly memory, the record hash (formats/csv-records.wat) ~0.06-0.1, stripping " +
-      "COPY's message headers ~0.05, sha256 of the file ~0.08-0.1; (3) Azurite ~0.4-0.6 against " +
+      "the canonical projection cost PostgreSQL ~0.15-0.25 s; (2) the agent ~0.35-0.6 against the " +
+      "mover's ~0.35-0.5: per 1 M rows in its profile, that rewrite ~0.05-0.1 with its copies in and " +
+      "out of WebAssembly memory, the record hash (formats/csv-records.wat) ~0.06-0.1, sha256 of the " +
+      "file ~0.06-0.1, stripping COPY's message headers ~0.015 (connectors/postgres-copy-out.wat), " +
+      "GC ~0.05 (~0.15, and a third of the agent's CPU with the barriers and caches it costs, before " +
+      "the launcher's --initial-old-space-size=64 stopped 7-11 full GCs a copy); (3) Azurite ~0.4-0.6 against " +
       "~0.2-0.35: the agent stages 4 MiB blocks where the pipe stages 8-16 MiB (in one process, 8 MiB " +
       "blocks saved Azurite ~0.03-0.1 s, within the noise, for twice the block memory). And it keeps " +
       "the cores less busy (~1.6): the attempt's steps around the copy (the plan, ~25-55 ms; " +
@@ -43,7 +45,7 @@ const WHY: { match: RegExp; note: string }[] = [
       "the CSV fast path, and formats/parquet-csv.ts parses each record's fields where they lie into " +
       "typed column buffers (PLAIN pages, its own Snappy), where the row path (cursor rows as JS values " +
       "through hyparquet-writer) took ~8 us a row. The CPU columns show the agent at ~1.2 s per 1 M rows " +
-      "(profile: field parsing ~0.5-0.6, Snappy ~0.2, the record hash ~0.07 in WebAssembly, GC ~0.1) " +
+      "(profile: field parsing ~0.5-0.6, Snappy ~0.2, the record hash ~0.07 in WebAssembly, GC ~0.05) " +
       "beside PostgreSQL's projection; Azurite's share is small (the file is ~3.5x smaller). The " +
       "cores are ~1.6 busy, and the agent's one thread is what the copy waits for (0.84-0.91 s of its " +
       "CPU in a 0.98-1.10 s copy). What would close it: parsing in WebAssembly, as the record hash " +
@@ -60,8 +62,9 @@ const WHY: { match: RegExp; note: string }[] = [
     note:
       "Agent RSS above 256 MiB, or more than 32 MiB higher after the large copy's first quarter than in it: the idle agent is ~105 MiB " +
       "(its TypeScript source); a PostgreSQL-to-Blob copy loads pg and the Azure SDK, ~40 MiB; the parts " +
-      "share at most 16 reused 4 MiB block buffers (block-pool.ts); the launcher sets MALLOC_ARENA_MAX=2 " +
-      "and a young generation of at most 2 x 8 MiB; the CopyOut reader makes no Buffer per row. Sampled " +
+      "share at most 16 reused 4 MiB block buffers (block-pool.ts); the launcher sets MALLOC_ARENA_MAX=2, " +
+      "a young generation of at most 2 x 8 MiB and an old one that starts at 64 MiB (fewer full GCs, " +
+      "~10 MiB more at the peak); the CopyOut reader makes no Buffer per row. Sampled " +
       "every 250 ms during a 20 M-row copy, the heap stays at 21-30 MiB used; what rises is ArrayBuffer " +
       "memory, up to ~50 MiB during the 1 M-row copies and between 40 and 93 MiB once the four parts " +
       "run at full rate, level from the first seconds to the end, so it follows how full the pipeline gets, not the " +
