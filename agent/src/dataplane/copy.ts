@@ -561,7 +561,8 @@ async function loadOrCreatePlan(run: Run, listed: boolean): Promise<PartitionPla
     },
   );
   if (await run.sink.create(name, Buffer.from(JSON.stringify(plan)))) {
-    run.log.info({ partitions: plan.partitions.length, key: plan.key?.column }, "planned");
+    // Not "key": the logger censors fields of that name (common/src/log.ts), and this one is no secret.
+    run.log.info({ partitions: plan.partitions.length, keyColumn: plan.key?.column }, "planned");
     return plan;
   }
   // Another attempt planned first: its plan is the job's.

@@ -416,7 +416,7 @@ describe("exactly once across attempts", () => {
       // Either way exactly one attempt plans.
       for (let tries = 1; ; tries++) {
         const job = itemsJob(3, "Csv");
-        const lines: { msg: string; attempt: number }[] = [];
+        const lines: { msg: string; attempt: number; keyColumn?: string }[] = [];
         const log = createLogger("copy-test", "info", {
           write: (l: string) => void lines.push(JSON.parse(l)),
         });
@@ -432,6 +432,7 @@ describe("exactly once across attempts", () => {
         const said = (msg: string) => lines.filter((l) => l.msg === msg).map((l) => l.attempt);
         const planned = said("planned");
         assert.equal(planned.length, 1, "one attempt stored its plan");
+        assert.equal(lines.find((l) => l.msg === "planned")?.keyColumn, "id", "the log names the key column");
         const raced = said("another attempt stored the plan first; copying by it");
         // No race this time: the second listing came after the plan was stored, and it was read.
         if (raced.length === 0 && tries < 5) continue;
