@@ -26,7 +26,6 @@ const ERROR_RESPONSE = 0x45; // 'E'
 
 /** Bytes of a chunk stripped per call into the module. */
 export const STRIP_WINDOW = 256 << 10;
-const WINDOW = STRIP_WINDOW;
 
 interface Global {
   value: number;
@@ -50,10 +49,10 @@ let stripper: Stripper | undefined;
 
 /** The module, loaded on first use: the window, 16 bytes it may read past, then the output. */
 function loadStripper(): Stripper {
-  const out = WINDOW + 64;
+  const out = STRIP_WINDOW + 64;
   const exports = instantiate<
     { memory: WasmMemory; strip: Stripper["strip"] } & Omit<Stripper, "strip" | "bytes" | "out">
-  >(new URL("./postgres-copy-out.wasm", import.meta.url), out + WINDOW + 64);
+  >(new URL("./postgres-copy-out.wasm", import.meta.url), out + STRIP_WINDOW + 64);
   return { ...exports, bytes: new Uint8Array(exports.memory.buffer), out };
 }
 
@@ -83,7 +82,7 @@ export class CopyOutFrames {
     const m = stripper;
     let w = 0;
     for (let from = 0; from < chunk.length; ) {
-      const n = Math.min(WINDOW, chunk.length - from);
+      const n = Math.min(STRIP_WINDOW, chunk.length - from);
       m.bytes.set(chunk.subarray(from, from + n), 0);
       m.code.value = this.code;
       m.header.value = this.headerBytes;
