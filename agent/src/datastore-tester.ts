@@ -1,6 +1,7 @@
 /**
  * Connection tests: while this node is the dispatcher it tests every DataStore of the gateway when
- * it changes (a generation not yet tested) and every `everyMs`, and writes Reachable,
+ * it changes (a generation not yet tested) and every `everyMs` (sooner after credentials it could
+ * not resolve yet: testDue), and writes Reachable,
  * lastTestedTime and testedBy as `ferry-agent`. One node tests, so a store is not hammered by all.
  */
 import { setTimeout as delay } from "node:timers/promises";
@@ -23,12 +24,28 @@ export interface TesterOptions {
   log: Logger;
 }
 
-/** Due when never tested, its spec changed since, or the last test is older than `everyMs`. */
+/**
+ * Why a test failed before it reached the store: credentials not resolvable yet, which the cluster
+ * puts right by itself, within seconds (the operator's Role for a Secret a new DataStore names, a
+ * Secret applied after its DataStore, the credential key still loading). Such a store is tested
+ * again after UNRESOLVED_RETEST_MS, so it does not read False for a whole interval while it works;
+ * one the store itself refused (AuthenticationFailed, ...) waits the interval, not to lock an
+ * account out by retrying a wrong password.
+ */
+const UNRESOLVED = new Set(["SecretForbidden", "SecretNotFound", "CredentialKeyNotLoaded"]);
+export const UNRESOLVED_RETEST_MS = 10_000;
+
+/**
+ * Due when never tested, its spec changed since, or the last test is older than `everyMs` (or
+ * than UNRESOLVED_RETEST_MS, when its credentials could not be resolved).
+ */
 export function testDue(ds: DataStore, now: number, everyMs: number): boolean {
   const tested = Date.parse(ds.status?.lastTestedTime ?? "");
   if (!tested) return true;
   if ((ds.status?.observedGeneration ?? 0) !== (ds.metadata.generation ?? 0)) return true;
-  return now - tested >= everyMs;
+  const reachable = ds.status?.conditions?.find((c) => c.type === "Reachable");
+  const unresolved = reachable?.status === "False" && UNRESOLVED.has(reachable.reason ?? "");
+  return now - tested >= (unresolved ? Math.min(everyMs, UNRESOLVED_RETEST_MS) : everyMs);
 }
 
 export async function runDataStoreTester(o: TesterOptions, signal: AbortSignal): Promise<void> {

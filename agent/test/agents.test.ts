@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { encodeRegistrationKey, type Kube, kubeconfigAccess, type Lease } from "@ferry/common";
 import type { CopyJob, DataStore } from "@ferry/crds";
+import { dataStoreFixture, set } from "@ferry/crds/fixtures";
 import { type AzuriteServer, type PostgresServer, startAzurite, startPostgres } from "@ferry/hack/services";
 import { eventually, installCrds, testKube, testNamespace } from "@ferry/hack/testing";
 import {
@@ -599,6 +600,42 @@ describe("agents", () => {
     assert.doesNotMatch(bad.c.message, /wrong-password/, "never the credential itself");
     const blob = await reachable("blob-sink");
     assert.equal(blob.c.status, "True");
+
+    // A DataStore applied before its Secret (GitOps applies in any order) reads False until the
+    // Secret is there, then True within seconds, not after the 5-minute test interval.
+    const late = dataStoreFixture(
+      "blob-late",
+      set("spec.gatewayRef.name", setup.gateway),
+      set("spec.type", "AzureBlob"),
+      set("spec.connection", { accountUrl: azurite.blobEndpoint, container: setup.container }),
+    );
+    late.metadata.namespace = ns;
+    late.spec.credentials = { secretRef: { name: "blob-late-key", keys: { accountKey: "key" } } };
+    await kube.create<DataStore>(late);
+    const missing = await reachable("blob-late");
+    assert.equal(missing.c.status, "False");
+    assert.equal(missing.c.reason, "SecretNotFound");
+    await kube.create({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "blob-late-key", namespace: ns },
+      stringData: { key: azurite.accountKey },
+    });
+    const found = Date.now();
+    await eventually(
+      "blob-late Reachable once its Secret exists",
+      async () => {
+        const ds = await kube.get<DataStore>({
+          apiVersion: "ferry.dev/v1alpha1",
+          kind: "DataStore",
+          namespace: ns,
+          name: "blob-late",
+        });
+        return ds?.status?.conditions?.find((x) => x.type === "Reachable" && x.status === "True");
+      },
+      { timeoutMs: 30_000 },
+    );
+    assert.ok(Date.now() - found < 25_000, "tested again within seconds");
 
     // Progress flows to the job's status, which is what `kubectl get cj` shows.
     await kube.create(jobFor(ns, setup.gateway, "progress", { partitions: 2 }));
