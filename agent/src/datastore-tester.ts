@@ -1,7 +1,7 @@
 /**
  * Connection tests: while this node is the dispatcher it tests every DataStore of the gateway when
  * it changes (a generation not yet tested) and every `everyMs` (sooner after credentials it could
- * not resolve yet: testDue), and writes Reachable,
+ * not resolve yet: testDueAt), and writes Reachable,
  * lastTestedTime and testedBy as `ferry-agent`. One node tests, so a store is not hammered by all.
  */
 import { setTimeout as delay } from "node:timers/promises";
@@ -28,24 +28,28 @@ export interface TesterOptions {
  * Why a test failed before it reached the store: credentials not resolvable yet, which the cluster
  * puts right by itself, within seconds (the operator's Role for a Secret a new DataStore names, a
  * Secret applied after its DataStore, the credential key still loading). Such a store is tested
- * again after UNRESOLVED_RETEST_MS, so it does not read False for a whole interval while it works;
- * one the store itself refused (AuthenticationFailed, ...) waits the interval, not to lock an
- * account out by retrying a wrong password.
+ * again soon, 2 s after the first failure and then at intervals as long as it has been failing (so
+ * a Secret that never comes costs a read at ever longer intervals, up to `everyMs`): it does not read
+ * False for a whole interval while it works. One the store itself refused (AuthenticationFailed,
+ * ...) waits the interval, not to lock an account out by retrying a wrong password.
  */
 const UNRESOLVED = new Set(["SecretForbidden", "SecretNotFound", "CredentialKeyNotLoaded"]);
-export const UNRESOLVED_RETEST_MS = 10_000;
+export const UNRESOLVED_FIRST_RETEST_MS = 2_000;
 
 /**
- * Due when never tested, its spec changed since, or the last test is older than `everyMs` (or
- * than UNRESOLVED_RETEST_MS, when its credentials could not be resolved).
+ * When the store is due for a test (a time in ms; 0: now): never tested, or its spec changed since;
+ * else `everyMs` after the last test, or sooner when its credentials could not be resolved.
  */
-export function testDue(ds: DataStore, now: number, everyMs: number): boolean {
+export function testDueAt(ds: DataStore, everyMs: number): number {
   const tested = Date.parse(ds.status?.lastTestedTime ?? "");
-  if (!tested) return true;
-  if ((ds.status?.observedGeneration ?? 0) !== (ds.metadata.generation ?? 0)) return true;
+  if (!tested) return 0;
+  if ((ds.status?.observedGeneration ?? 0) !== (ds.metadata.generation ?? 0)) return 0;
   const reachable = ds.status?.conditions?.find((c) => c.type === "Reachable");
-  const unresolved = reachable?.status === "False" && UNRESOLVED.has(reachable.reason ?? "");
-  return now - tested >= (unresolved ? Math.min(everyMs, UNRESOLVED_RETEST_MS) : everyMs);
+  if (reachable?.status === "False" && UNRESOLVED.has(reachable.reason ?? "")) {
+    const failingFor = tested - (Date.parse(reachable.lastTransitionTime ?? "") || tested);
+    return tested + Math.min(everyMs, Math.max(UNRESOLVED_FIRST_RETEST_MS, failingFor));
+  }
+  return tested + everyMs;
 }
 
 export async function runDataStoreTester(o: TesterOptions, signal: AbortSignal): Promise<void> {
@@ -58,16 +62,22 @@ export async function runDataStoreTester(o: TesterOptions, signal: AbortSignal):
   stores.on(() => wake());
   await stores.start(signal);
   while (!signal.aborted) {
+    // Until the next store is due, at most 10 s (a status written by a test arrives as an event).
+    let next = Date.now() + Math.min(o.everyMs, 10_000);
     for (const ds of stores.store.list()) {
-      if (signal.aborted || ds.spec.gatewayRef.name !== o.gateway || !testDue(ds, Date.now(), o.everyMs))
+      if (signal.aborted || ds.spec.gatewayRef.name !== o.gateway) continue;
+      const due = testDueAt(ds, o.everyMs);
+      if (due > Date.now()) {
+        next = Math.min(next, due);
         continue;
+      }
       await test(ds).catch((err: unknown) =>
         o.log.warn({ err, dataStore: ds.metadata.name }, "connection test could not be recorded"),
       );
     }
     await new Promise<void>((resolve) => {
       wake = resolve;
-      delay(Math.min(o.everyMs, 10_000), undefined, { signal }).then(resolve, resolve);
+      delay(Math.max(100, next - Date.now()), undefined, { signal }).then(resolve, resolve);
     });
   }
 
