@@ -183,6 +183,13 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
 
   // 7. Dispatcher campaign: every node stands by; the holder of the Lease dispatches.
   let leading = false;
+  /** Ends the status loop's wait (step 8), which sets it; roleChanged says a report is due. */
+  let wakeReport: () => void = () => {};
+  let roleChanged = false;
+  const reportNow = () => {
+    roleChanged = true;
+    wakeReport();
+  };
   const campaign = new AbortController();
   const dispatcherLeaseMs = config.dispatcherLeaseMs;
   const renewEveryMs = Math.min(2000, dispatcherLeaseMs / 4);
@@ -202,6 +209,7 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
         metrics,
         onStartedLeading: async (signal) => {
           leading = true;
+          reportNow();
           log.info("this node is the dispatcher");
           await Promise.all([
             runDispatcher(
@@ -233,6 +241,7 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
         },
         onStoppedLeading: () => {
           leading = false;
+          reportNow();
         },
       }).catch((err: unknown) => log.error({ err }, "dispatcher election failed"));
       if (!campaign.signal.aborted)
@@ -240,16 +249,23 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
     }
   })();
 
-  // 8. Status reports at a low rate; the key is re-read with them.
+  // 8. Status reports at a low rate, and at once when the node's role changes (its role and its
+  // slots are what `kubectl get gatewaynodes` shows); the key is re-read with them.
   const sampler = new ResourceSampler();
   const reporting = (async () => {
     while (!shutdown.signal.aborted) {
+      roleChanged = false;
       try {
         await report();
       } catch (err) {
         log.warn({ err }, "could not write the node status");
       }
-      await delay(config.statusMs, undefined, { signal: shutdown.signal }).catch(() => {});
+      // A change while that report was being made may not be in it: report again at once.
+      if (!roleChanged)
+        await new Promise<void>((resolve) => {
+          wakeReport = resolve;
+          delay(config.statusMs, undefined, { signal: shutdown.signal }).then(resolve, resolve);
+        });
       if (!privateKey) await loadKey();
       gw =
         (await kube

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { encodeRegistrationKey, type Kube, kubeconfigAccess, type Lease } from "@ferry/common";
-import type { CopyJob, DataStore } from "@ferry/crds";
+import type { CopyJob, DataStore, GatewayNode } from "@ferry/crds";
 import { dataStoreFixture, set } from "@ferry/crds/fixtures";
 import { type AzuriteServer, type PostgresServer, startAzurite, startPostgres } from "@ferry/hack/services";
 import { eventually, installCrds, testKube, testNamespace } from "@ferry/hack/testing";
@@ -424,6 +424,34 @@ describe("agents", () => {
     }
     const keys = assignmentsIn(procs).map((a) => `${a.job}#${a.attempt}`);
     assert.equal(new Set(keys).size, keys.length, `an attempt was assigned twice: ${keys}`);
+    for (const p of procs) p.kill("SIGKILL");
+  });
+
+  test("a node's status says Dispatcher as soon as it leads, not a status period later", async (t) => {
+    const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
+    const setup = await setupGateway(kube, ns, pg, azurite, 1);
+    // A status period far longer than the test: only a write made for the role change can pass.
+    const procs = ["r1", "r2"].map((n) =>
+      devAgent(kubeconfig, ns, setup.gateway, n, ["--status-seconds", "120"]),
+    );
+    agents.push(...procs);
+    const roles = async () => {
+      const nodes = await kube.list<GatewayNode>("ferry.dev/v1alpha1", "GatewayNode", ns);
+      return new Map(nodes.map((n) => [n.metadata.name, n.status?.role]));
+    };
+    const holder = await eventually("a dispatcher", () => dispatcherHolder(kube, ns, setup.gateway), {
+      timeoutMs: 30_000,
+    });
+    const other = holder === "r1" ? "r2" : "r1";
+    const seen = await eventually(
+      "the holder's status says Dispatcher",
+      async () => {
+        const r = await roles();
+        return r.get(holder) === "Dispatcher" && r.get(other) !== undefined && r;
+      },
+      { timeoutMs: 10_000 },
+    );
+    assert.equal(seen.get(other), "Worker");
     for (const p of procs) p.kill("SIGKILL");
   });
 
