@@ -146,6 +146,14 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
 
   // 5. Worker.
   let gw: LogicalGateway = id.gatewayObject;
+  // What `kubectl get gatewaynodes` shows of a node, its role and its slots, is written at once
+  // when either changes (the status loop, step 8, waits in between and sets wakeReport).
+  let wakeReport: () => void = () => {};
+  let statusChanged = false;
+  const reportNow = () => {
+    statusChanged = true;
+    wakeReport();
+  };
   worker = new Worker({
     kube,
     namespace,
@@ -158,6 +166,7 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
     resolver,
     progressMs: config.progressMs,
     defaultLimit: () => gw.spec.concurrency?.perNode ?? config.concurrency ?? Math.max(2, os.cpus().length),
+    onLimitChanged: reportNow,
   });
   const work = new AbortController();
   await worker.start(work.signal);
@@ -183,13 +192,6 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
 
   // 7. Dispatcher campaign: every node stands by; the holder of the Lease dispatches.
   let leading = false;
-  /** Ends the status loop's wait (step 8), which sets it; roleChanged says a report is due. */
-  let wakeReport: () => void = () => {};
-  let roleChanged = false;
-  const reportNow = () => {
-    roleChanged = true;
-    wakeReport();
-  };
   const campaign = new AbortController();
   const dispatcherLeaseMs = config.dispatcherLeaseMs;
   const renewEveryMs = Math.min(2000, dispatcherLeaseMs / 4);
@@ -249,19 +251,19 @@ export async function runAgent(config: AgentConfig, rootLog: Logger, stop: Abort
     }
   })();
 
-  // 8. Status reports at a low rate, and at once when the node's role changes (its role and its
-  // slots are what `kubectl get gatewaynodes` shows); the key is re-read with them.
+  // 8. Status reports at a low rate, and at once when the node's role or slots change (reportNow);
+  // the key is re-read with them.
   const sampler = new ResourceSampler();
   const reporting = (async () => {
     while (!shutdown.signal.aborted) {
-      roleChanged = false;
+      statusChanged = false;
       try {
         await report();
       } catch (err) {
         log.warn({ err }, "could not write the node status");
       }
       // A change while that report was being made may not be in it: report again at once.
-      if (!roleChanged)
+      if (!statusChanged)
         await new Promise<void>((resolve) => {
           wakeReport = resolve;
           delay(config.statusMs, undefined, { signal: shutdown.signal }).then(resolve, resolve);

@@ -68,6 +68,8 @@ export interface WorkerOptions {
   progressMs: number;
   /** The slots when neither the node nor the gateway sets them. */
   defaultLimit: () => number;
+  /** Called when this node's spec changes its slots (the operator tunes concurrencyLimit). */
+  onLimitChanged?: () => void;
 }
 
 type StopReason = "shutdown" | "lease" | "lost";
@@ -179,8 +181,15 @@ export class Worker {
   async start(signal: AbortSignal): Promise<void> {
     const poke = () => this.#wake();
     this.#jobs.on(poke);
-    this.#self.on(poke);
+    let limit: number | undefined;
+    this.#self.on(() => {
+      poke();
+      if (limit === undefined || limit === this.limit()) return;
+      limit = this.limit();
+      this.#o.onLimitChanged?.();
+    });
     await Promise.all([this.#jobs.start(signal), this.#self.start(signal), this.#stores.start(signal)]);
+    limit = this.limit();
     void this.#loop(signal);
   }
 

@@ -427,7 +427,7 @@ describe("agents", () => {
     for (const p of procs) p.kill("SIGKILL");
   });
 
-  test("a node's status says Dispatcher as soon as it leads, not a status period later", async (t) => {
+  test("a node's status says its role and its slots as soon as they change, not a status period later", async (t) => {
     const { kube, kubeconfig, namespace: ns } = await testNamespace(t);
     const setup = await setupGateway(kube, ns, pg, azurite, 1);
     // A status period far longer than the test: only a write made for the role change can pass.
@@ -452,6 +452,24 @@ describe("agents", () => {
       { timeoutMs: 10_000 },
     );
     assert.equal(seen.get(other), "Worker");
+    // The operator tunes a node's slots in its spec; the node's status follows at once.
+    await kube.mergePatch(
+      { apiVersion: "ferry.dev/v1alpha1", kind: "GatewayNode", namespace: ns, name: other },
+      { spec: { concurrencyLimit: 5 } },
+    );
+    await eventually(
+      "the node's status shows its new slots",
+      async () => {
+        const n = await kube.get<GatewayNode>({
+          apiVersion: "ferry.dev/v1alpha1",
+          kind: "GatewayNode",
+          namespace: ns,
+          name: other,
+        });
+        return n?.status?.jobs?.limit === 5;
+      },
+      { timeoutMs: 10_000 },
+    );
     for (const p of procs) p.kill("SIGKILL");
   });
 
