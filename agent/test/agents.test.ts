@@ -42,6 +42,10 @@ function spawnAgents(kubeconfig: string, ns: string, gw: string, names: string[]
 
 const getJob = (kube: Kube, ns: string, name: string) =>
   kube.get<CopyJob>({ apiVersion: "ferry.dev/v1alpha1", kind: "CopyJob", namespace: ns, name });
+const getStore = (kube: Kube, ns: string, name: string) =>
+  kube.get<DataStore>({ apiVersion: "ferry.dev/v1alpha1", kind: "DataStore", namespace: ns, name });
+const getNode = (kube: Kube, ns: string, name: string) =>
+  kube.get<GatewayNode>({ apiVersion: "ferry.dev/v1alpha1", kind: "GatewayNode", namespace: ns, name });
 const dispatcherHolder = async (kube: Kube, ns: string, gw: string) =>
   (
     await kube.get<Lease>({
@@ -459,15 +463,7 @@ describe("agents", () => {
     );
     await eventually(
       "the node's status shows its new slots",
-      async () => {
-        const n = await kube.get<GatewayNode>({
-          apiVersion: "ferry.dev/v1alpha1",
-          kind: "GatewayNode",
-          namespace: ns,
-          name: other,
-        });
-        return n?.status?.jobs?.limit === 5;
-      },
+      async () => (await getNode(kube, ns, other))?.status?.jobs?.limit === 5,
       { timeoutMs: 10_000 },
     );
     for (const p of procs) p.kill("SIGKILL");
@@ -624,12 +620,7 @@ describe("agents", () => {
       eventually(
         `${name} tested`,
         async () => {
-          const ds = await kube.get<DataStore>({
-            apiVersion: "ferry.dev/v1alpha1",
-            kind: "DataStore",
-            namespace: ns,
-            name,
-          });
+          const ds = await getStore(kube, ns, name);
           const c = ds?.status?.conditions?.find((x) => x.type === "Reachable");
           return c ? { c, ds: ds! } : undefined;
         },
@@ -670,15 +661,10 @@ describe("agents", () => {
     const found = Date.now();
     await eventually(
       "blob-late Reachable once its Secret exists",
-      async () => {
-        const ds = await kube.get<DataStore>({
-          apiVersion: "ferry.dev/v1alpha1",
-          kind: "DataStore",
-          namespace: ns,
-          name: "blob-late",
-        });
-        return ds?.status?.conditions?.find((x) => x.type === "Reachable" && x.status === "True");
-      },
+      async () =>
+        (await getStore(kube, ns, "blob-late"))?.status?.conditions?.find(
+          (x) => x.type === "Reachable" && x.status === "True",
+        ),
       { timeoutMs: 30_000 },
     );
     assert.ok(Date.now() - found < 25_000, "tested again within seconds");
