@@ -181,15 +181,17 @@ export class Worker {
   async start(signal: AbortSignal): Promise<void> {
     const poke = () => this.#wake();
     this.#jobs.on(poke);
-    let limit: number | undefined;
+    // The slots last seen, once the node's first listing is in (events before it change nothing).
+    let seenLimit: number | undefined;
     this.#self.on(() => {
       poke();
-      if (limit === undefined || limit === this.limit()) return;
-      limit = this.limit();
+      const now = this.limit();
+      if (seenLimit === undefined || seenLimit === now) return;
+      seenLimit = now;
       this.#o.onLimitChanged?.();
     });
     await Promise.all([this.#jobs.start(signal), this.#self.start(signal), this.#stores.start(signal)]);
-    limit = this.limit();
+    seenLimit = this.limit();
     void this.#loop(signal);
   }
 
