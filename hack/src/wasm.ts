@@ -18,6 +18,7 @@ export const WASM_SOURCES = [
   "agent/src/dataplane/formats/csv-records.wat",
   "agent/src/dataplane/connectors/postgres-text.wat",
   "agent/src/dataplane/connectors/postgres-copy-out.wat",
+  "agent/src/dataplane/formats/parquet-fields.wat",
 ];
 
 export async function compileWat(path: string): Promise<Uint8Array> {

@@ -15,7 +15,7 @@ import { CanonicalCsvParquetEncoder, civilDays } from "../../src/dataplane/forma
 import { snappyCompress } from "../../src/dataplane/formats/snappy.ts";
 import type { Row, Schema } from "../../src/dataplane/types.ts";
 import { dateToDays, float32Text, float64Text, valueFromText } from "../../src/dataplane/values.ts";
-import { canonicalRow, col, dateText, MAX_DAY, MIN_DAY, SCHEMA } from "./canonical-values.ts";
+import { canonicalRow, col, dateText, KINDS, MAX_DAY, MIN_DAY, rowOf, SCHEMA } from "./canonical-values.ts";
 import {
   checksumOf,
   copyEveryKind,
@@ -57,10 +57,20 @@ function csvOf(rows: (string | null)[][]): Buffer {
   return Buffer.from(rows.map((r) => `${canonicalRecord(r)}\n`).join(""));
 }
 
-function viaCsv(schema: Schema, csv: Buffer, cuts: number[], codec: Codec, rowGroupRows: number) {
+function viaCsv(
+  schema: Schema,
+  csv: Buffer,
+  cuts: number[],
+  codec: Codec,
+  rowGroupRows: number,
+  parser: "wasm" | "js" = "wasm",
+) {
   const sum = new ContentChecksum();
-  const enc = new CanonicalCsvParquetEncoder(schema, { codec, rowGroupRows }, (b, s, e) =>
-    sum.addRecord(b, s, e),
+  const enc = new CanonicalCsvParquetEncoder(
+    schema,
+    { codec, rowGroupRows },
+    (b, s, e) => sum.addRecord(b, s, e),
+    parser,
   );
   const out = [...enc.start()];
   let at = 0;
@@ -159,6 +169,69 @@ describe("Parquet from canonical CSV", () => {
       ),
       { numRuns: 150 },
     );
+  });
+
+  // The kinds parquet-fields.wasm parses: all but the floats and binary.
+  const WASM_KINDS = KINDS.filter((k) => !["float32", "float64", "binary"].includes(k.column.kind));
+  const WASM_SCHEMA = WASM_KINDS.map((k) => k.column);
+
+  test("parquet-fields.wasm writes the JavaScript parser's bytes, edge values and chunks included", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(rowOf(WASM_KINDS), { minLength: 1, maxLength: 60 }),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        fc.constantFrom<Codec>("SNAPPY", "UNCOMPRESSED"),
+        fc.integer({ min: 1, max: 25 }),
+        async (rows, cutSeeds, codec, rowGroupRows) => {
+          const csv = csvOf(rows);
+          const cuts = cutSeeds.map((c) => c % (csv.length + 1));
+          const wasm = viaCsv(WASM_SCHEMA, csv, cuts, codec, rowGroupRows);
+          const js = viaCsv(WASM_SCHEMA, csv, [], codec, rowGroupRows, "js");
+          assert.ok(wasm.data.equals(js.data), "the same bytes both ways");
+          assert.equal(wasm.rows, rows.length);
+          assert.equal(wasm.checksum, js.checksum);
+          assert.equal(wasm.checksum, checksumOf(rows));
+          const slow = viaRows(WASM_SCHEMA, rows, codec, rowGroupRows);
+          assert.deepEqual(await readRaw(wasm.data), await readRaw(slow));
+          assert.deepEqual(statistics(wasm.data), statistics(slow));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  test("parquet-fields.wasm: runs its stages cannot hold at once, and records longer than a run", async () => {
+    // 64 columns share the stages, so each has the least (64 KiB): a long text fills it, and 8,192
+    // rows fill an int64 stage, fewer than a run holds.
+    const schema: Schema = [
+      col("id", "int64", { nullable: false }),
+      col("text", "string"),
+      col("day", "date"),
+      ...Array.from({ length: 61 }, (_, i) => col(`n${i}`, "int32")),
+    ];
+    const long = (i: number) => {
+      if (i === 7) return "y".repeat(2_500_000); // longer than a window of csv-records.ts
+      if (i % 50 === 3) return `q,"`.repeat(23_000 + i); // quoted, and longer than a stage
+      if (i % 10 === 1) return "x".repeat(20_000 + i); // three fill a stage
+      return `r${i}`;
+    };
+    const rows = Array.from({ length: 30_000 }, (_, i) => [
+      String(i),
+      i < 400 ? long(i) : i % 5 === 0 ? null : `t${i}`,
+      i % 3 === 0 ? null : i === 5 ? "infinity" : "2024-02-29",
+      ...Array.from({ length: 61 }, (_, k) => (k === i % 61 ? String(i) : null)),
+    ]);
+    const csv = csvOf(rows);
+    const wasm = viaCsv(schema, csv, [300_000, 5_000_000], "SNAPPY", 100_000);
+    const js = viaCsv(schema, csv, [], "SNAPPY", 100_000, "js");
+    assert.ok(wasm.data.equals(js.data), "the same bytes both ways");
+    assert.equal(wasm.rows, rows.length);
+    assert.equal(wasm.checksum, js.checksum);
+    const back = await readRaw(wasm.data);
+    assert.equal(back.length, rows.length);
+    assert.equal((back[7]![1] as string).length, 2_500_000);
+    assert.equal(back[5]![2], dateToDays("infinity"));
+    assert.deepEqual(statistics(wasm.data), statistics(viaRows(schema, rows, "SNAPPY", 100_000)));
   });
 
   test("large row groups: every value read back, NULL runs and byte bounds included", async () => {

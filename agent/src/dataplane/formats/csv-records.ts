@@ -14,7 +14,7 @@ import { murmur3x86_128 } from "../murmur3.ts";
 import { instantiate, WASM_PAGE, type WasmMemory } from "../wasm.ts";
 
 /** Bytes of a chunk scanned per call into the module. */
-const WINDOW = 1 << 20;
+export const WINDOW = 1 << 20;
 /** Records reported per call (20 bytes each). */
 const MAX_RECORDS = 16_384;
 
@@ -125,18 +125,29 @@ export class CsvRecordRuns {
   }
 }
 
+/**
+ * Cuts a stream of CSV byte chunks into records and hashes each (RecordSink). With `onRun`, each
+ * run of records just handed to `onRecord` is then handed over whole, b[start, end): a window's
+ * records, each with its "\n", or one record without it.
+ */
 export class CsvRecordSplitter {
   private readonly quote: number;
   private readonly onRecord: RecordSink;
+  private readonly onRun: ((b: Uint8Array, start: number, end: number) => void) | undefined;
   private readonly runs: CsvRecordRuns;
   private readonly hash = new Uint32Array(4);
   records = 0;
 
-  constructor(quote: string, onRecord: RecordSink) {
+  constructor(
+    quote: string,
+    onRecord: RecordSink,
+    onRun?: (b: Uint8Array, start: number, end: number) => void,
+  ) {
     if (quote.length !== 1 || quote.charCodeAt(0) >= 0x80)
       throw new Error("the quote must be one ASCII character");
     this.quote = quote.charCodeAt(0);
     this.onRecord = onRecord;
+    this.onRun = onRun;
     this.runs = new CsvRecordRuns(
       this.quote,
       WINDOW,
@@ -177,7 +188,10 @@ export class CsvRecordSplitter {
         this.onRecord(b, from + start, from + end, hash);
         start = end + 1;
       }
-      if (found < MAX_RECORDS) return start;
+      if (found < MAX_RECORDS) {
+        if (start > 0) this.onRun?.(b, from, from + start);
+        return start;
+      }
     }
   }
 
@@ -185,6 +199,7 @@ export class CsvRecordSplitter {
     this.records++;
     murmur3x86_128(b, start, end, this.hash);
     this.onRecord(b, start, end, this.hash);
+    this.onRun?.(b, start, end);
   }
 }
 

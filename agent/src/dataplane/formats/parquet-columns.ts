@@ -23,6 +23,8 @@ import { snappyCompress } from "./snappy.ts";
 export type Codec = "SNAPPY" | "GZIP" | "UNCOMPRESSED";
 
 const TWO_32 = 4294967296;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = -MAX_SAFE;
 const MAGIC = new Uint8Array([0x50, 0x41, 0x52, 0x31]); // "PAR1"
 
 /** One column of the row group being filled. */
@@ -209,7 +211,57 @@ export class ColumnBuffer {
     const at = this.openAt;
     this.view.setUint32(at, n, true);
     this.length = at + 4 + n;
-    const start = at + 4;
+    this.byteBounds(at + 4, n);
+  }
+
+  /**
+   * Appends `rows` rows parsed elsewhere (parquet-fields.ts): their values in the PLAIN encoding
+   * (a BOOLEAN as one byte 0 or 1, bit-packed here), one definition level each (read when the
+   * column is nullable), `nulls` of them NULL. Returns where the values start in `values`: their
+   * statistics are the caller's to add (integerBounds, byteBounds).
+   */
+  appendStaged(values: Uint8Array, levels: Uint8Array, rows: number, nulls: number): number {
+    if (this.nullable) {
+      while (this.rows + rows > this.defs.length) this.growDefs();
+      this.defs.set(levels, this.rows);
+    } else if (nulls > 0)
+      throw new Error(`NULL in column ${this.element.name}, which the source declares NOT NULL`);
+    this.rows += rows;
+    this.nulls += nulls;
+    if (this.element.type === "BOOLEAN") {
+      this.ensure((values.length >> 3) + 1);
+      for (let i = 0; i < values.length; i++) {
+        const bit = this.bits++;
+        if ((bit & 7) === 0) this.values[this.length++] = 0;
+        if (values[i]) this.values[this.length - 1]! |= 1 << (bit & 7);
+      }
+      return -1;
+    }
+    const at = this.length;
+    this.ensure(values.length);
+    this.values.set(values, at);
+    this.length += values.length;
+    return at;
+  }
+
+  /** Statistics of integers appended by appendStaged (booleans as 0 and 1). */
+  integerBounds(min: bigint, max: bigint): void {
+    if (this.element.type === "BOOLEAN") {
+      if (min === 0n) this.sawFalse = true;
+      if (max === 1n) this.sawTrue = true;
+      return;
+    }
+    for (const v of [min, max]) {
+      if (v >= MIN_SAFE && v <= MAX_SAFE) {
+        const n = Number(v);
+        if (n < this.numMin) this.numMin = n;
+        if (n > this.numMax) this.numMax = n;
+      } else this.bigStats(v);
+    }
+  }
+
+  /** Statistics of the byte array at `values[start, start + n)`. */
+  byteBounds(start: number, n: number): void {
     if (this.minAt < 0) {
       this.minAt = this.maxAt = start;
       this.minLen = this.maxLen = n;

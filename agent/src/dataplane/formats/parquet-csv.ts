@@ -4,7 +4,10 @@
  * (parquet-columns.ts) — digits to integers, ISO text to days and microseconds, strings copied as
  * bytes — so no JS string, BigInt or row array is made per value. On the copy benchmark's table the
  * row path (rows of JS values through hyparquet-writer, parquet.ts) spent ~8 µs a row, mostly on
- * exactly those; this spends ~0.5 µs (parsing ~0.4, Snappy ~0.1). A row group closes at
+ * exactly those; parsing here took ~0.5 µs. Unless a column is a float or binary, the records are
+ * parsed in WebAssembly instead (parquet-fields.wat, ~0.25 µs a row with moving the values into the
+ * buffers), a run of them at a time, and only a record it leaves (a rare shape, or an error to
+ * report) comes through this file's parser. A row group closes at
  * `rowGroupRows` rows or `rowGroupBytes` of CSV text (default 16 MiB), whichever comes first, so
  * the rows a partition holds stay a few tens of MiB, however wide they are.
  *
@@ -29,6 +32,7 @@ import {
 import { CsvRecordSplitter, type RecordSink } from "./csv-records.ts";
 import { type ParquetOptions, parquetElement } from "./parquet.ts";
 import { type ColumnBuffer, ParquetColumnsWriter } from "./parquet-columns.ts";
+import { DONE, FieldStages, LEFT, MAX_RUN } from "./parquet-fields.ts";
 
 /** The kinds this encoder parses: every kind PostgreSQL's canonical projection yields. */
 export const CSV_PARQUET_KINDS: ReadonlySet<ColumnKind> = new Set<ColumnKind>([
@@ -166,11 +170,22 @@ export class CanonicalCsvParquetEncoder {
   private readonly lastDate = new Uint8Array(10);
   private lastDays = 0;
   private scratch = Buffer.alloc(1024);
+  /** parquet-fields.wasm's stages of these columns, when it parses every kind they hold. */
+  private readonly stages: FieldStages | undefined;
   private groupRows = 0;
   private groupBytes = 0;
   rows = 0;
 
-  constructor(schema: Schema, options: ParquetOptions, onRecord?: RecordSink) {
+  /**
+   * `parser` "js" parses every record here, never in parquet-fields.wasm (the tests compare both);
+   * a schema with a float or binary column is always parsed here.
+   */
+  constructor(
+    schema: Schema,
+    options: ParquetOptions,
+    onRecord?: RecordSink,
+    parser: "wasm" | "js" = "wasm",
+  ) {
     if (schema.length === 0) throw new Error("a Parquet file needs at least one column");
     const elements = schema.map(parquetElement);
     this.writer = new ParquetColumnsWriter(elements, options.codec);
@@ -186,7 +201,22 @@ export class CanonicalCsvParquetEncoder {
     this.floatText = schema.map(() => null);
     this.floatStart = new Int32Array(schema.length);
     this.floatEnd = new Int32Array(schema.length);
-    this.splitter = new CsvRecordSplitter('"', (b, start, end, hash) => this.record(b, start, end, hash));
+    if (parser === "wasm" && this.codes.every((code) => code <= BYTES)) {
+      this.stages = new FieldStages(
+        this.codes.map((code, i) => ({
+          code,
+          scale: this.scales[i]!,
+          nullable: this.columns[i]!.nullable,
+          size: stagedSize(code, elements[i]!.type_length),
+        })),
+      );
+      this.splitter = new CsvRecordSplitter(
+        '"',
+        (b, start, end, hash) => this.onRecord?.(b, start, end, hash),
+        (b, start, end) => this.run(b, start, end),
+      );
+    } else
+      this.splitter = new CsvRecordSplitter('"', (b, start, end, hash) => this.record(b, start, end, hash));
   }
 
   start(): Uint8Array[] {
@@ -211,9 +241,69 @@ export class CanonicalCsvParquetEncoder {
     return out;
   }
 
+  /**
+   * Records b[start, end) (each but the last ending in "\n"), already handed to `onRecord`, parsed
+   * by parquet-fields.wasm; a record it leaves, or one longer than it takes, is parsed here.
+   */
+  private run(b: Uint8Array, start: number, end: number): void {
+    if (end - start > MAX_RUN) {
+      this.fields(b, start, end);
+      this.counted(end - start);
+      return;
+    }
+    const stages = this.stages!;
+    stages.load(b, start, end);
+    const n = end - start;
+    let p = 0;
+    for (;;) {
+      const status = stages.parse(
+        p,
+        n,
+        this.rowGroupRows - this.groupRows,
+        this.rowGroupBytes - this.groupBytes,
+      );
+      const rows = stages.drain(this.columns);
+      this.rows += rows;
+      this.groupRows += rows;
+      this.groupBytes += stages.bytes;
+      this.closeFullGroup();
+      p = stages.pos;
+      if (status === DONE) return;
+      if (status === LEFT) {
+        const e = recordEnd(b, start + p, end);
+        this.fields(b, start + p, e);
+        this.counted(e - start - p);
+        p = e + 1 - start;
+      }
+    }
+  }
+
   /** One record, b[start, end) without its "\n". */
   private record(b: Uint8Array, start: number, end: number, hash: Uint32Array): void {
     if (!this.hasFloats) this.onRecord?.(b, start, end, hash);
+    this.fields(b, start, end);
+    if (this.hasFloats) this.hashRewritten(b, start, end, hash);
+    this.counted(end - start);
+  }
+
+  /** A record of `bytes` bytes was parsed. */
+  private counted(bytes: number): void {
+    this.rows++;
+    this.groupRows++;
+    this.groupBytes += bytes;
+    this.closeFullGroup();
+  }
+
+  private closeFullGroup(): void {
+    if (this.groupRows >= this.rowGroupRows || this.groupBytes >= this.rowGroupBytes) {
+      this.out.push(...this.writer.flushRowGroup());
+      this.groupRows = 0;
+      this.groupBytes = 0;
+    }
+  }
+
+  /** The fields of the record b[start, end) into the columns. */
+  private fields(b: Uint8Array, start: number, end: number): void {
     const last = this.width - 1;
     let p = start;
     for (let c = 0; c <= last; c++) {
@@ -239,14 +329,6 @@ export class CanonicalCsvParquetEncoder {
         if (p >= end || b[p] !== COMMA) throw this.widthError(b, start, end);
         p++;
       } else if (p !== end) throw this.widthError(b, start, end);
-    }
-    if (this.hasFloats) this.hashRewritten(b, start, end, hash);
-    this.rows++;
-    this.groupBytes += end - start;
-    if (++this.groupRows >= this.rowGroupRows || this.groupBytes >= this.rowGroupBytes) {
-      this.out.push(...this.writer.flushRowGroup());
-      this.groupRows = 0;
-      this.groupBytes = 0;
     }
   }
 
@@ -568,6 +650,25 @@ export class CanonicalCsvParquetEncoder {
     }
     col.closeBytes(w - at);
   }
+}
+
+/** Bytes a value of this code takes in parquet-fields.wasm's stage (a BOOLEAN one), 0 if it varies. */
+function stagedSize(code: number, typeLength: number | undefined): number {
+  if (code === BOOL) return 1;
+  if (code === INT32 || code === DEC32 || code === DATE) return 4;
+  if (code === DEC_FIXED) return typeLength!;
+  return code === BYTES ? 0 : 8;
+}
+
+/** The "\n" ending the record at b[from] (outside quotes), or `end` if b[from, end) has none. */
+function recordEnd(b: Uint8Array, from: number, end: number): number {
+  let quoted = false;
+  for (let i = from; i < end; i++) {
+    const ch = b[i]!;
+    if (ch === QUOTE) quoted = !quoted;
+    else if (ch === 0x0a && !quoted) return i;
+  }
+  return end;
 }
 
 function text(b: Uint8Array, s: number, e: number): string {
