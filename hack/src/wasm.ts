@@ -19,6 +19,7 @@ export const WASM_SOURCES = [
   "agent/src/dataplane/connectors/postgres-text.wat",
   "agent/src/dataplane/connectors/postgres-copy-out.wat",
   "agent/src/dataplane/formats/parquet-fields.wat",
+  "agent/src/dataplane/formats/snappy.wat",
 ];
 
 export async function compileWat(path: string): Promise<Uint8Array> {

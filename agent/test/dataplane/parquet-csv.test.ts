@@ -53,6 +53,11 @@ function statistics(data: Buffer): unknown[][] {
   );
 }
 
+/** Bytes that do not compress. */
+function noiseOf(n: number): Buffer {
+  return Buffer.from(Array.from({ length: n }, (_, i) => (i * 2654435761) >>> 24));
+}
+
 function csvOf(rows: (string | null)[][]): Buffer {
   return Buffer.from(rows.map((r) => `${canonicalRecord(r)}\n`).join(""));
 }
@@ -104,7 +109,10 @@ describe("Parquet from canonical CSV", () => {
     // Repetitive input spanning several 64 KiB blocks compresses; random input does not grow much.
     const text = Buffer.from('order 12345, priority "rush" customer 42\n'.repeat(5000));
     assert.ok(check(text) < text.length / 5);
-    const noise = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 2654435761) >>> 24));
+    // More than one window of snappy.wasm (1 MiB), the last one partial.
+    const long = Buffer.concat([...Array(13).fill(text), noiseOf(77_777)]);
+    assert.ok(check(long) < long.length / 4);
+    const noise = noiseOf(200_000);
     assert.ok(check(noise) < noise.length * 1.01);
     check(new Uint8Array(0));
     check(new Uint8Array(70_000));
