@@ -42,19 +42,21 @@ const WHY: { match: RegExp; note: string }[] = [
     match: /^Ferry Parquet/,
     note:
       "Parquet below 0.7x the pipe: a Parquet sink reads the same COPY of the canonical projection as " +
-      "the CSV fast path, and formats/parquet-csv.ts parses each record's fields where they lie into " +
-      "typed column buffers (PLAIN pages, its own Snappy), where the row path (cursor rows as JS values " +
-      "through hyparquet-writer) took ~8 us a row. The CPU columns show the agent at ~1.2 s per 1 M rows " +
-      "(profile: field parsing ~0.5-0.6, Snappy ~0.2, the record hash ~0.07 in WebAssembly, GC ~0.05) " +
-      "beside PostgreSQL's projection; Azurite's share is small (the file is ~3.5x smaller). The " +
-      "cores are ~1.6 busy, and the agent's one thread is what the copy waits for (0.84-0.91 s of its " +
-      "CPU in a 0.98-1.10 s copy). What would close it: parsing in WebAssembly, as the record hash " +
-      "now is, and Snappy on a worker thread (~0.2 s, on the ~0.4 core left idle); canonical " +
-      "timestamps PostgreSQL prints natively, as for CSV. Not a faster Snappy: on this machine the " +
-      "native one (npm snappy 7.4.3, napi-rs) compresses COPY's text and int64 pages only ~1.2x faster " +
-      "than snappy.ts (398 against 322 MB/s, 348 against 291). Encoding alone, in one process from " +
-      "captured COPY bytes: 0.59-0.66 s per 1 M rows with Snappy, 0.43-0.45 without. The peak RSS of " +
-      "this row is the agent's high-water mark so far: JSON Lines ran before it in the same process " +
+      "the CSV fast path. The records' fields are parsed where they lie into typed column stages in " +
+      "WebAssembly (formats/parquet-fields.wat), moved into the column buffers a run at a time, and " +
+      "the pages compressed by formats/snappy.wat, where the row path (cursor rows as JS values " +
+      "through hyparquet-writer) took ~8 us a row. The agent spends ~0.75-0.85 s of CPU per 1 M rows " +
+      "(it was ~1.2-1.3 with both in JavaScript); encoding alone, in one process from generated " +
+      "canonical CSV, takes ~0.3 s of that (parsing ~0.2, Snappy ~0.1, the record hash ~0.05), the " +
+      "rest is what the CSV copy's agent also spends (reading COPY, the file's sha256, the upload). " +
+      "PostgreSQL's canonical projection costs it ~0.1-0.2 s over the plain COPY. With ~1.6-1.9 CPU-s " +
+      "on 2 cores, a copy cannot take much less than ~0.85-0.95 s where the pipe takes ~0.7-0.8, and " +
+      "the machine's slow phases move the ratio by +-0.1 from run to run. Making timestamps and " +
+      "booleans canonical in the agent instead (postgres-text.wat, as for CSV) measured the same in " +
+      "alternating runs (0.91/0.80 and 0.85/0.80 against 0.75/0.84 and 0.94/0.85): PostgreSQL's CPU " +
+      "falls as much as the agent's rises. What would close it: fewer CPU-seconds per row in total, " +
+      "the largest remaining being PostgreSQL's projection and the agent's read of COPY. The peak RSS " +
+      "of this row is the agent's high-water mark so far: JSON Lines ran before it in the same process " +
       "(alone, a 1 M-row Parquet copy peaked at 151-179 MiB).",
   },
   {
