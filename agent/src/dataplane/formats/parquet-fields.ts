@@ -16,7 +16,7 @@ const TABLE = MAX_RUN + 64;
 /** Bytes of a column's entry in the table. */
 const ENTRY = 128;
 /** Bytes of value stages an encoder's columns share; each column gets at least MIN_STAGE. */
-const STAGES = 4 << 20;
+const STAGES = 1 << 20;
 const MIN_STAGE = 64 << 10;
 /** Rows staged at most. */
 const MAX_ROWS = 1 << 16;
