@@ -247,6 +247,7 @@ export class CanonicalCsvParquetEncoder {
    */
   private run(b: Uint8Array, start: number, end: number): void {
     if (end - start > MAX_RUN) {
+      // Longer than a window: one record, joined across chunks.
       this.fields(b, start, end);
       this.counted(end - start);
       return;

@@ -21,6 +21,8 @@ const MIN_STAGE = 64 << 10;
 /** Rows staged at most. */
 const MAX_ROWS = 1 << 16;
 
+const I32_MAX = 0x7fffffff;
+
 /** What `parse` stopped at: the run's end, a row group's bound, full stages, a record left over. */
 export const DONE = 0;
 export const LIMIT = 1;
@@ -132,7 +134,7 @@ export class FieldStages {
    */
   parse(p: number, end: number, maxRows: number, maxBytes: number): number {
     const e = shared!.exports;
-    const status = e.parse(p, end, maxRows, maxBytes);
+    const status = e.parse(p, end, Math.min(maxRows, I32_MAX), Math.min(maxBytes, I32_MAX));
     this.pos = e.pos.value;
     this.bytes = e.bytes.value;
     return status;
