@@ -96,7 +96,8 @@ export async function pgDatabase(server: PostgresServer): Promise<{ name: string
  * Table k: a column of every kind PostgreSQL's canonical projection reads without floats, with
  * edge values (extremes, NaN, infinity, BC, 24:00, empty bytea and strings, quotes, control bytes,
  * JSON with a line break, NULLs) and 4,995 ordinary rows: 5,001 rows. Views: `finite` (no
- * infinity or BC, 4,999 rows) and `nojson` (k without its json columns).
+ * infinity or BC, 4,999 rows), `nojson` (k without its json columns), `nobytes` (without bytea)
+ * and `finite_nobytes`.
  */
 export async function createEveryKindTable(client: pg.Client): Promise<void> {
   await client.query(`
@@ -129,7 +130,10 @@ export async function createEveryKindTable(client: pg.Client): Promise<void> {
       -- The test reader prints timestamps through Date, which has no infinity and no " BC".
       CREATE VIEW finite AS SELECT * FROM k WHERE id NOT IN (0, 3);
       -- A reader re-prints embedded JSON (its spaces go): file-level comparisons leave json out.
-      CREATE VIEW nojson AS SELECT id, i2, i8, n12, n18, n38, nu, ts, tstz, dt, tm, b, s, u, flag FROM k;`);
+      CREATE VIEW nojson AS SELECT id, i2, i8, n12, n18, n38, nu, ts, tstz, dt, tm, b, s, u, flag FROM k;
+      -- Every kind formats/parquet-fields.wat parses: k without bytea.
+      CREATE VIEW nobytes AS SELECT id, i2, i8, n12, n18, n38, nu, ts, tstz, dt, tm, s, j, js, u, flag FROM k;
+      CREATE VIEW finite_nobytes AS SELECT * FROM nobytes WHERE id NOT IN (0, 3);`);
 }
 
 /**
@@ -185,6 +189,7 @@ export async function readKBothWays(
   server: PostgresServer,
   database: string,
   fastFormat: "Parquet" | "JsonLines",
+  table = "k",
 ): Promise<{
   schema: Schema;
   parts: { id: string; bytes: AsyncIterable<Uint8Array>; batches: AsyncIterable<Row[]> }[];
@@ -192,7 +197,7 @@ export async function readKBothWays(
   const source = new PostgresSource(postgresStore(server, database));
   const signal = new AbortController().signal;
   const plan = await source.plan(
-    { table: "k", partitioning: { mode: "Column", column: "id", count: 2 } },
+    { table, partitioning: { mode: "Column", column: "id", count: 2 } },
     { signal, log: { debug() {}, info() {}, warn() {}, error() {} } },
   );
   assert.ok(copyFastPathEligible(plan.schema, fastFormat, { ...CANONICAL_CSV }));
