@@ -18,8 +18,11 @@ const WHY: { match: RegExp; note: string }[] = [
       "file ~0.06-0.1, stripping COPY's message headers ~0.015 (connectors/postgres-copy-out.wat), " +
       "GC ~0.05 (~0.15, and a third of the agent's CPU with the barriers and caches it costs, before " +
       "the launcher's --initial-old-space-size=64 stopped 7-11 full GCs a copy); (3) Azurite ~0.4-0.6 against " +
-      "~0.2-0.35: the agent stages 4 MiB blocks where the pipe stages 8-16 MiB (in one process, 8 MiB " +
-      "blocks saved Azurite ~0.03-0.1 s, within the noise, for twice the block memory). And it keeps " +
+      "~0.2-0.35: the agent stages 4 MiB blocks where the pipe stages 8-16 MiB. The same 73 MB staged " +
+      "through the agent's sink alone, in alternating runs, cost Azurite 0.39-0.42 s in 4 MiB blocks, " +
+      "0.31-0.35 in 8 MiB and 0.33-0.34 in 16 MiB; the bench's own uploader cost it the same as the " +
+      "sink at 4 MiB. 8 MiB blocks would take ~0.07 CPU-s off a copy (~4 % of its time on 2 cores) for " +
+      "up to twice the block memory, where the large table already peaks at ~243 of its 256 MiB. And it keeps " +
       "the cores less busy (~1.6): the attempt's steps around the copy (the plan, ~25-55 ms; " +
       "checkpoint, manifest, status: ~30-80 ms in all) run one after the other. What would close it: " +
       "one pass over the bytes in the agent (strip, rewrite and hash in one WebAssembly call, without " +
