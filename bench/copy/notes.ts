@@ -21,8 +21,9 @@ const WHY: { match: RegExp; note: string }[] = [
       "~0.2-0.35: the agent stages 4 MiB blocks where the pipe stages 8-16 MiB. The same 73 MB staged " +
       "through the agent's sink alone, in alternating runs, cost Azurite 0.39-0.42 s in 4 MiB blocks, " +
       "0.31-0.35 in 8 MiB and 0.33-0.34 in 16 MiB; the bench's own uploader cost it the same as the " +
-      "sink at 4 MiB. 8 MiB blocks would take ~0.07 CPU-s off a copy (~4 % of its time on 2 cores) for " +
-      "up to twice the block memory, where the large table already peaks at ~243 of its 256 MiB. And it keeps " +
+      "sink at 4 MiB. In this benchmark, 8 MiB blocks (a budget of 8, the same 64 MiB) gave 0.93-0.96 " +
+      "for 4 partitions against 0.86-0.89 in two alternating rounds, but the large table then peaked " +
+      "at 269 MiB, over its target, so the default stays 4 MiB. And it keeps " +
       "the cores less busy (~1.6): the attempt's steps around the copy (the plan, ~25-55 ms; " +
       "checkpoint, manifest, status: ~30-80 ms in all) run one after the other. What would close it: " +
       "one pass over the bytes in the agent (strip, rewrite and hash in one WebAssembly call, without " +
