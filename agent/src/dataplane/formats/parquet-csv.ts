@@ -19,6 +19,7 @@
  * rewritten with the canonical text and that text's hash, so the content checksum is the row path's.
  */
 
+import type { SchemaElement } from "hyparquet-writer";
 import { murmur3x86_128 } from "../murmur3.ts";
 import type { Column, ColumnKind, Schema } from "../types.ts";
 import {
@@ -207,7 +208,7 @@ export class CanonicalCsvParquetEncoder {
           code,
           scale: this.scales[i]!,
           nullable: this.columns[i]!.nullable,
-          size: stagedSize(code, elements[i]!.type_length),
+          size: stagedSize(elements[i]!),
         })),
       );
       this.splitter = new CsvRecordSplitter(
@@ -653,12 +654,20 @@ export class CanonicalCsvParquetEncoder {
   }
 }
 
-/** Bytes a value of this code takes in parquet-fields.wasm's stage (a BOOLEAN one), 0 if it varies. */
-function stagedSize(code: number, typeLength: number | undefined): number {
-  if (code === BOOL) return 1;
-  if (code === INT32 || code === DEC32 || code === DATE) return 4;
-  if (code === DEC_FIXED) return typeLength!;
-  return code === BYTES ? 0 : 8;
+/** Bytes a value of this physical type takes in parquet-fields.wasm's stage (a BOOLEAN one), 0 if it varies. */
+function stagedSize(element: SchemaElement): number {
+  switch (element.type) {
+    case "BOOLEAN":
+      return 1;
+    case "INT32":
+      return 4;
+    case "INT64":
+      return 8;
+    case "FIXED_LEN_BYTE_ARRAY":
+      return element.type_length!;
+    default:
+      return 0;
+  }
 }
 
 /** The "\n" ending the record at b[from] (outside quotes), or `end` if b[from, end) has none. */

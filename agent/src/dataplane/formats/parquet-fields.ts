@@ -23,10 +23,12 @@ const MAX_ROWS = 1 << 16;
 
 const I32_MAX = 0x7fffffff;
 
-/** What `parse` stopped at: the run's end, a row group's bound, full stages, a record left over. */
+/**
+ * What `parse` stopped at: the run's end (DONE), or a record it leaves to the caller (LEFT). It also
+ * stops at a row group's bound (1) and when the stages are full (2); the caller drains the stages
+ * and calls again from `pos` after every stop, so those two need nothing more from it.
+ */
 export const DONE = 0;
-export const LIMIT = 1;
-export const FULL = 2;
 export const LEFT = 3;
 
 interface Global {
@@ -54,7 +56,7 @@ interface Module {
 
 let shared: Module | undefined;
 
-function load(bytes: number): Module {
+function moduleOf(bytes: number): Module {
   if (!shared) {
     const exports = instantiate<Exports>(new URL("./parquet-fields.wasm", import.meta.url), bytes);
     shared = { exports, bytes: new Uint8Array(0), view: new DataView(new ArrayBuffer(0)), owner: undefined };
@@ -101,7 +103,7 @@ export class FieldStages {
 
   /** Copies b[start, end) (at most MAX_RUN bytes) in, to be parsed from 0. */
   load(b: Uint8Array, start: number, end: number): void {
-    const m = load(this.memory);
+    const m = moduleOf(this.memory);
     if (m.owner !== this) this.layOut(m);
     m.bytes.set(b.subarray(start, end), 0);
   }
